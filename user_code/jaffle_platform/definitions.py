@@ -1,0 +1,28 @@
+"""The code location: gathers the assets, resources, schedule and sensor defined under defs/."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from jaffle_platform.defs.dbt.assets import jaffle_shop_dbt_assets
+from jaffle_platform.defs.dbt.project import jaffle_dbt_project
+from jaffle_platform.defs.ingest.assets import raw_assets
+from jaffle_platform.defs.ingest.sensor import raw_files_sensor
+from jaffle_platform.defs.reporting.chart import order_count_chart
+from jaffle_platform.defs.schedules import build_daily_refresh_schedule, refresh_all_job
+from jaffle_platform.resources import DuckDBWarehouse
+
+defs = dg.Definitions(
+    assets=[*raw_assets, jaffle_shop_dbt_assets, order_count_chart],
+    jobs=[refresh_all_job],
+    schedules=[build_daily_refresh_schedule()],
+    sensors=[raw_files_sensor],
+    resources={
+        "warehouse": DuckDBWarehouse(),
+        "dbt": DbtCliResource(project_dir=jaffle_dbt_project),
+    },
+    # One process runs every step: a step process per asset would re-import dbt each time
+    # (about 5 s a step), which dominated the tutorial's run time.
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,36 @@
+"""DuckDB access: one writer at a time, readers read-only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from jaffle_platform import settings
+
+# Every asset that opens the warehouse file claims this pool; dagster.yaml gives it one slot,
+# because DuckDB lets one process at a time open a file for writing (and locks readers out too).
+DUCKDB_POOL = "duckdb"
+
+
+class DuckDBWarehouse(dg.ConfigurableResource):
+    """The warehouse file. `path` empty means DUCKDB_PATH (read at run time)."""
+
+    path: str = ""
+
+    def resolved_path(self) -> Path:
+        return Path(self.path).resolve() if self.path else settings.duckdb_path()
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.resolved_path()
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
