@@ -1,0 +1,56 @@
+"""The jaffle shop marts recomputed from the raw CSVs in plain Python, to check dbt against."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def expected_customers(raw_dir: Path) -> dict[int, tuple]:
+    """customer_id -> (first_order, most_recent_order, number_of_orders, lifetime value)."""
+    orders = read(raw_dir / "raw_orders.csv")
+    payments = read(raw_dir / "raw_payments.csv")
+    order_owner = {int(o["id"]): int(o["user_id"]) for o in orders}
+    dates: dict[int, list[str]] = defaultdict(list)
+    for o in orders:
+        dates[int(o["user_id"])].append(o["order_date"])
+    cents: Counter[int] = Counter()
+    for p in payments:
+        cents[order_owner[int(p["order_id"])]] += int(p["amount"])
+    result = {}
+    for c in read(raw_dir / "raw_customers.csv"):
+        cid = int(c["id"])
+        d = dates.get(cid, [])
+        result[cid] = (
+            min(d) if d else None,
+            max(d) if d else None,
+            len(d),
+            Decimal(cents[cid]) / 100,
+        )
+    return result
+
+
+def expected_order_amounts(raw_dir: Path) -> dict[int, dict[str, Decimal]]:
+    """order_id -> amount per payment method and in total, in dollars."""
+    methods = ("credit_card", "coupon", "bank_transfer", "gift_card")
+    result = {
+        int(o["id"]): {m: Decimal(0) for m in (*methods, "amount")}
+        for o in read(raw_dir / "raw_orders.csv")
+    }
+    for p in read(raw_dir / "raw_payments.csv"):
+        dollars = Decimal(int(p["amount"])) / 100
+        result[int(p["order_id"])][p["payment_method"]] += dollars
+        result[int(p["order_id"])]["amount"] += dollars
+    return result
+
+
+def expected_histogram(raw_dir: Path) -> list[tuple[int, int]]:
+    counts = Counter(n for _, _, n, _ in expected_customers(raw_dir).values())
+    return sorted(counts.items())

@@ -1,0 +1,194 @@
+"""Every asset materialized in-process into temp dirs, results checked against Python's own sums."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from jaffle_platform.definitions import defs
+from jaffle_platform.generate import generate
+from tests.integration.expected import (
+    expected_customers,
+    expected_histogram,
+    expected_order_amounts,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def materialize(instance: dg.DagsterInstance, selection: str = "*", raise_on_error: bool = True):
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
+    return job.execute_in_process(
+        instance=instance, asset_selection=list(keys), raise_on_error=raise_on_error
+    )
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def instance():
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+@pytest.fixture
+def generated(workspace):
+    """A bigger data set than the sample, from another seed, in the workspace's raw dir."""
+    generate(workspace.raw_dir, customers=400, orders=900, seed=11)
+    return workspace
+
+
+def test_materialize_all_builds_marts_that_match_the_raw_files(generated, instance):
+    ws = generated
+    result = materialize(instance)
+    assert result.success
+
+    customers = {
+        row[0]: (
+            row[1] and str(row[1]),
+            row[2] and str(row[2]),
+            row[3],
+            row[4],
+        )
+        for row in query(
+            ws.duckdb_path,
+            "select customer_id, first_order, most_recent_order, number_of_orders, "
+            "customer_lifetime_value from main.customers",
+        )
+    }
+    assert customers == expected_customers(ws.raw_dir)
+    assert any(n == 0 for _, _, n, _ in customers.values()), "idle customers are kept"
+
+    orders = {
+        row[0]: dict(
+            zip(
+                ("credit_card", "coupon", "bank_transfer", "gift_card", "amount"),
+                row[1:],
+                strict=True,
+            )
+        )
+        for row in query(
+            ws.duckdb_path,
+            "select order_id, credit_card_amount, coupon_amount, bank_transfer_amount, "
+            "gift_card_amount, amount from main.orders",
+        )
+    }
+    assert orders == expected_order_amounts(ws.raw_dir)
+
+    chart = ws.reports_dir / "order_count_chart.html"
+    html = chart.read_text()
+    assert "<script src=" not in html or "cdn.plot.ly" not in html
+    assert "Plotly.newPlot" in html and len(html) > 1_000_000, "plotly.js is embedded"
+
+    meta = instance.get_latest_materialization_event(
+        dg.AssetKey("order_count_chart")
+    ).asset_materialization.metadata  # type: ignore[union-attr]
+    table = re.findall(r"\| (\d+) \| (\d+) \|", meta["histogram"].value)
+    assert [(int(a), int(b)) for a, b in table] == expected_histogram(ws.raw_dir)
+    assert meta["path"].value == str(chart)
+
+    raw_meta = instance.get_latest_materialization_event(
+        dg.AssetKey("raw_orders")
+    ).asset_materialization.metadata  # type: ignore[union-attr]
+    assert raw_meta["num_rows"].value == 900
+    assert [c.name for c in raw_meta["dagster/column_schema"].value.columns] == [
+        "id",
+        "user_id",
+        "order_date",
+        "status",
+    ]
+    model_meta = instance.get_latest_materialization_event(
+        dg.AssetKey("customers")
+    ).asset_materialization.metadata  # type: ignore[union-attr]
+    assert model_meta["dagster/row_count"].value == 400
+
+    checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert checks and all(e.event_specific_data.passed for e in checks)  # type: ignore[union-attr]
+
+
+def test_bad_file_fails_the_run_and_keeps_every_table(workspace, instance):
+    ws = workspace
+    assert materialize(instance).success
+    before = query(ws.duckdb_path, "select * from jaffle_shop.raw_orders order by id")
+    customers_before = query(ws.duckdb_path, "select * from main.customers order by 1")
+
+    orders_csv = ws.raw_dir / "raw_orders.csv"
+    lines = orders_csv.read_text().splitlines()
+    lines[5] = lines[5].rsplit(",", 1)[0] + ",teleported"
+    orders_csv.write_text("\n".join(lines) + "\n")
+
+    result = materialize(instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.error.message  # type: ignore[union-attr]
+    assert "raw_orders" in message and str(orders_csv) in message
+    assert "line 6" in message and "'teleported'" in message
+    assert query(ws.duckdb_path, "select * from jaffle_shop.raw_orders order by id") == before
+    assert query(ws.duckdb_path, "select * from main.customers order by 1") == customers_before
+
+
+def test_remote_raw_data_uri_downloads_over_http(workspace, instance, monkeypatch):
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(workspace.raw_dir)
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("RAW_DATA_URI", base + "/")
+        assert materialize(instance, "raw_customers").success
+        rows = query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers")
+        assert rows == [(100,)]
+        monkeypatch.setenv("RAW_DATA_URI", base + "/missing")
+        result = materialize(instance, "raw_customers", raise_on_error=False)
+        assert not result.success
+    finally:
+        server.shutdown()
+
+
+def run_cli(workspace, *args: str) -> subprocess.CompletedProcess:
+    env_home = workspace.root / "dagster_home"
+    env_home.mkdir(exist_ok=True)
+    import os
+
+    env = {**os.environ, "DAGSTER_HOME": str(env_home)}
+    return subprocess.run(
+        ["dagster", "asset", "materialize", "-m", "jaffle_platform.definitions", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_materialize_one_asset_and_exit_nonzero_on_bad_input(workspace):
+    ok = run_cli(workspace, "--select", "raw_customers")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers") == [
+        (100,)
+    ]
+    (workspace.raw_dir / "raw_customers.csv").write_text("id,first_name\n1,Ann\n")
+    bad = run_cli(workspace, "--select", "raw_customers")
+    assert bad.returncode != 0
+    assert "missing required column(s) last_name" in bad.stdout + bad.stderr
+    assert query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers") == [
+        (100,)
+    ]

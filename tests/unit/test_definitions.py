@@ -1,0 +1,51 @@
+"""The code location loads, with the tutorial's graph and the automation in place."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jaffle_platform.definitions import defs
+
+
+def asset_graph():
+    return defs.resolve_asset_graph()
+
+
+def test_definitions_load_with_every_asset():
+    keys = {k.to_user_string() for k in asset_graph().get_all_asset_keys()}
+    assert {
+        "raw_customers",
+        "raw_orders",
+        "raw_payments",
+        "stg_customers",
+        "stg_orders",
+        "stg_payments",
+        "orders",
+        "customers",
+        "order_count_chart",
+    } <= keys
+
+
+def test_graph_runs_from_raw_files_to_chart():
+    graph = asset_graph()
+
+    def parents(name: str) -> set[str]:
+        return {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
+
+    assert parents("stg_customers") == {"raw_customers"}
+    assert parents("stg_orders") == {"raw_orders"}
+    assert parents("stg_payments") == {"raw_payments"}
+    assert parents("customers") == {"stg_customers", "stg_orders", "stg_payments"}
+    assert parents("order_count_chart") == {"customers"}
+
+
+def test_dbt_tests_are_asset_checks():
+    checks = {k.name for k in asset_graph().asset_check_keys}
+    assert any(name.startswith("unique_") for name in checks)
+    assert any(name.startswith("relationships_") for name in checks)
+
+
+def test_every_warehouse_asset_shares_the_duckdb_pool():
+    job = defs.resolve_implicit_global_asset_job_def()
+    pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
+    assert pools and set(pools.values()) == {"duckdb"}, pools

@@ -1,0 +1,107 @@
+"""The raw loader: typed reads, every kind of bad file refused, the previous table untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from jaffle_platform.defs.ingest.loader import RAW_TABLES, RawDataError, load_raw_table
+
+ORDERS = RAW_TABLES["raw_orders"]
+GOOD = "id,user_id,order_date,status\n1,1,2018-01-01,placed\n2,3,2018-01-02,shipped\n"
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    yield con
+    con.close()
+
+
+def write(tmp_path: Path, text: str, name: str = "raw_orders.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, name: str = "raw_orders") -> list[tuple]:
+    return con.execute(f"select * from jaffle_shop.{name} order by id").fetchall()
+
+
+def test_good_file_loads_typed_rows(con, tmp_path):
+    result = load_raw_table(con, ORDERS, write(tmp_path, GOOD))
+    assert result.num_rows == 2
+    assert result.columns == [
+        ("id", "BIGINT"),
+        ("user_id", "BIGINT"),
+        ("order_date", "DATE"),
+        ("status", "VARCHAR"),
+    ]
+    assert [(r[0], str(r[2]), r[3]) for r in table_rows(con)] == [
+        (1, "2018-01-01", "placed"),
+        (2, "2018-01-02", "shipped"),
+    ]
+
+
+def test_columns_in_any_order_and_extra_columns_are_accepted(con, tmp_path):
+    text = "status,note,order_date,user_id,id\nplaced,hi,2018-01-01,7,1\n"
+    load_raw_table(con, ORDERS, write(tmp_path, text))
+    assert [(r[0], r[1], r[3]) for r in table_rows(con)] == [(1, 7, "placed")]
+    cols = [d[0] for d in con.execute("select * from jaffle_shop.raw_orders").description]
+    assert cols == ["id", "user_id", "order_date", "status"]
+
+
+BAD_FILES = {
+    "non-integer id": (GOOD + "x,4,2018-01-03,placed\n", 4, 'column "id"'),
+    "non-integer user_id": (GOOD + "3,four,2018-01-03,placed\n", 4, 'column "user_id"'),
+    "unparseable date": (GOOD + "3,4,2018-02-30,placed\n", 4, 'column "order_date"'),
+    "unknown status": (GOOD + "3,4,2018-01-03,lost\n", 4, "status 'lost' is not one of"),
+    "duplicate id": (GOOD + "2,4,2018-01-03,placed\n", 4, "id 2 is not unique"),
+    "missing id": (GOOD + ",4,2018-01-03,placed\n", 4, "id is empty"),
+    "missing date": (GOOD + "3,4,,placed\n", 4, "order_date is empty"),
+    "too many fields": (GOOD + "3,4,2018-01-03,placed,extra\n", 4, "expected 4 columns, found 5"),
+    "too few fields": (GOOD + "3,4\n", 4, "expected 4 columns, found 2"),
+    "missing column": ("id,order_date,status\n1,2018-01-01,placed\n", 1, "missing required"),
+    "duplicate column": ("id,id,user_id,order_date,status\n1,1,1,2018-01-01,placed\n", 1, "dup"),
+    "empty file": ("", 1, "file is empty"),
+    "header only": ("id,user_id,order_date,status\n", 1, "no data rows"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_bad_file_is_refused_and_previous_table_kept(con, tmp_path, kind):
+    load_raw_table(con, ORDERS, write(tmp_path, GOOD, "good.csv"))
+    before = table_rows(con)
+    text, line, problem = BAD_FILES[kind]
+    bad = write(tmp_path, text)
+
+    with pytest.raises(RawDataError) as info:
+        load_raw_table(con, ORDERS, bad)
+
+    message = str(info.value)
+    assert message.startswith("raw_orders: refused ")
+    assert str(bad) in message
+    assert f"line {line}" in message
+    assert problem in message
+    assert table_rows(con) == before
+    tables = con.execute("select table_name from information_schema.tables").fetchall()
+    assert tables == [("raw_orders",)], "a failed load must not leave a staging table behind"
+
+
+def test_missing_file_is_refused_with_its_path(con, tmp_path):
+    with pytest.raises(RawDataError, match=r"raw_orders: refused .*nope\.csv: file not found"):
+        load_raw_table(con, ORDERS, tmp_path / "nope.csv")
+
+
+def test_payment_method_outside_known_set_is_refused(con, tmp_path):
+    text = "id,order_id,payment_method,amount\n1,1,credit_card,100\n2,1,bitcoin,5\n"
+    with pytest.raises(RawDataError, match=r"line 3: payment_method 'bitcoin' is not one of"):
+        load_raw_table(con, RAW_TABLES["raw_payments"], write(tmp_path, text, "p.csv"))
+
+
+def test_quoted_fields_with_commas_load(con, tmp_path):
+    text = 'id,first_name,last_name\n1,"Anne, Marie",O\'Brien\n'
+    load_raw_table(con, RAW_TABLES["raw_customers"], write(tmp_path, text, "c.csv"))
+    assert table_rows(con, "raw_customers") == [(1, "Anne, Marie", "O'Brien")]
