@@ -16,8 +16,6 @@ from jaffle_platform.defs.ingest.loader import RAW_TABLES, load_raw_table
 def test_dbt_build_runs_models_data_tests_and_unit_tests(workspace, tmp_path):
     workspace.duckdb_path.parent.mkdir(parents=True)
     con = duckdb.connect(str(workspace.duckdb_path))
-        str(workspace.duckdb_path.parent.mkdir(parents=True) or workspace.duckdb_path)
-    )
     for table in RAW_TABLES.values():
         load_raw_table(con, table, workspace.raw_dir / table.file_name)
     con.close()
