@@ -58,8 +58,9 @@ def test_sensor_launches_changed_file_and_everything_downstream(workspace):
     stamp = time.time() + 5
     os.utime(orders, (stamp, stamp))
     third = evaluate(sensor, second.cursor)
-    assert len(third.run_requests) == 1
-    selected = {k.to_user_string() for k in third.run_requests[0].asset_selection}
+    requests = list(third.run_requests or [])
+    assert len(requests) == 1
+    selected = {k.to_user_string() for k in requests[0].asset_selection or []}
     assert {"raw_orders", "stg_orders", "orders", "customers", "order_count_chart"} <= selected
     assert not selected & {"raw_customers", "raw_payments", "stg_payments"}
 

@@ -47,5 +47,6 @@ def test_dbt_tests_are_asset_checks():
 
 def test_every_warehouse_asset_shares_the_duckdb_pool():
     job = defs.resolve_implicit_global_asset_job_def()
-    pools = {node.name: node.definition.pool for node in job.graph.node_dict.values()}
+    nodes = job.graph.node_dict.values()
+    pools = {n.name: getattr(n.definition, "pool", None) for n in nodes}
     assert pools and set(pools.values()) == {"duckdb"}, pools

@@ -17,7 +17,7 @@ import pandas as pd
 
 from jaffle_platform.defs.ingest.loader import ORDER_STATUSES, PAYMENT_METHODS
 
-FIRST_NAMES = [
+FIRST_NAMES = (
     "Michael",
     "Shawn",
     "Kathleen",
@@ -58,7 +58,7 @@ FIRST_NAMES = [
     "Wanda",
     "Julia",
     "Gerald",
-]
+)
 LAST_INITIALS = tuple(f"{c}." for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 STATUS_WEIGHTS = (0.10, 0.10, 0.65, 0.05, 0.10)  # placed, shipped, completed, pending, returned
 METHOD_WEIGHTS = (0.45, 0.20, 0.20, 0.15)  # credit_card, coupon, bank_transfer, gift_card
@@ -140,10 +140,11 @@ def generate(out: Path, customers: int, orders: int | None = None, seed: int = 4
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jaffle-generate", description=__doc__.splitlines()[0])
+    summary = (__doc__ or "").splitlines()[0]
+    parser = argparse.ArgumentParser(prog="jaffle-generate", description=summary)
     parser.add_argument("--customers", type=int, required=True, help="number of customers")
     parser.add_argument(
-        "--orders", type=int, default=None, help="number of orders (default: =customers)"
+        "--orders", type=int, default=None, help="number of orders (default: as many as customers)"
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--out", type=Path, required=True, help="directory to write the CSVs to")

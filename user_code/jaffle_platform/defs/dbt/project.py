@@ -1,4 +1,4 @@
-"""The dbt project. `dagster-dbt project prepare-and-package --file` this module builds its manifest."""
+"""The dbt project; `dagster-dbt project prepare-and-package --file` on this module builds it."""
 
 from __future__ import annotations
 

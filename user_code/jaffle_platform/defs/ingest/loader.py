@@ -182,7 +182,7 @@ def _first_violation(
 def validate(
     con: duckdb.DuckDBPyConnection, table: RawTable, staged: str, source_sql: str, source: str
 ) -> int:
-    """Check the staged rows; raise RawDataError for the first rule broken. Returns the row count."""
+    """Check the staged rows; raise RawDataError on the first rule broken; return the count."""
     checks = ["count(*) as n", f"count(distinct {_q(table.key)}) as n_keys"]
     for col in table.not_null:
         checks.append(f"count(*) filter (where {_q(col)} is null) as {_q('null_' + col)}")
@@ -242,7 +242,7 @@ def load_raw_table(
     source: str | None = None,
     preview_rows: int = 5,
 ) -> LoadResult:
-    """Replace RAW_SCHEMA.<table> with the rows of csv_path, or raise RawDataError and change nothing.
+    """Replace RAW_SCHEMA.<table> with csv_path's rows, or raise RawDataError, changing nothing.
 
     `source` is how the file is named in errors (its URL when it was downloaded).
     """

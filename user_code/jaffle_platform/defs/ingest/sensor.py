@@ -1,4 +1,4 @@
-"""Landing sensor: when RAW_DATA_URI is a local directory, new or changed CSVs trigger their loads."""
+"""Landing sensor: new or changed CSVs in a local RAW_DATA_URI directory trigger their loads."""
 
 import json
 from pathlib import Path
