@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from jaffle_platform.defs.dbt.assets import jaffle_shop_dbt_assets
 from jaffle_platform.defs.dbt.project import jaffle_dbt_project
@@ -11,7 +10,7 @@ from jaffle_platform.defs.ingest.assets import raw_assets
 from jaffle_platform.defs.ingest.sensor import raw_files_sensor
 from jaffle_platform.defs.reporting.chart import order_count_chart
 from jaffle_platform.defs.schedules import build_daily_refresh_schedule, refresh_all_job
-from jaffle_platform.resources import DuckDBWarehouse, dbt_executable
+from jaffle_platform.resources import DbtCli, DuckDBWarehouse, dbt_executable
 
 defs = dg.Definitions(
     assets=[*raw_assets, jaffle_shop_dbt_assets, order_count_chart],
@@ -20,7 +19,7 @@ defs = dg.Definitions(
     sensors=[raw_files_sensor],
     resources={
         "warehouse": DuckDBWarehouse(),
-        "dbt": DbtCliResource(project_dir=jaffle_dbt_project, dbt_executable=dbt_executable()),
+        "dbt": DbtCli(project_dir=jaffle_dbt_project, dbt_executable=dbt_executable()),
     },
     # One process runs every step: a step process per asset would re-import dbt each time
     # (about 5 s a step), which dominated the tutorial's run time.
