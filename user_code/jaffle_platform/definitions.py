@@ -19,7 +19,11 @@ defs = dg.Definitions(
     sensors=[raw_files_sensor],
     resources={
         "warehouse": DuckDBWarehouse(),
-        "dbt": DbtCli(project_dir=jaffle_dbt_project, dbt_executable=dbt_executable()),
+        # DbtCliResource.__init__ (inherited) takes a DbtProject; pyright sees only the field type.
+        "dbt": DbtCli(
+            project_dir=jaffle_dbt_project,  # type: ignore[arg-type]
+            dbt_executable=dbt_executable(),
+        ),
     },
     # One process runs every step: a step process per asset would re-import dbt each time
     # (about 5 s a step), which dominated the tutorial's run time.
