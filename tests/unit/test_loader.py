@@ -105,3 +105,24 @@ def test_quoted_fields_with_commas_load(con, tmp_path):
     text = 'id,first_name,last_name\n1,"Anne, Marie",O\'Brien\n'
     load_raw_table(con, RAW_TABLES["raw_customers"], write(tmp_path, text, "c.csv"))
     assert table_rows(con, "raw_customers") == [(1, "Anne, Marie", "O'Brien")]
+
+
+def test_unique_ids_out_of_order_load(con, tmp_path):
+    rows = ["3,1,2018-01-03,placed", "1,1,2018-01-01,placed", "2,1,2018-01-02,placed"]
+    text = "id,user_id,order_date,status\n" + "\n".join(rows) + "\n"
+    assert load_raw_table(con, ORDERS, write(tmp_path, text)).num_rows == 3
+    assert [r[0] for r in table_rows(con)] == [1, 2, 3]
+
+
+def test_duplicate_ids_far_apart_are_found(con, tmp_path):
+    rows = [f"{i},1,2018-01-01,placed" for i in (9, 4, 7, 1, 5, 4, 8)]
+    text = "id,user_id,order_date,status\n" + "\n".join(rows) + "\n"
+    with pytest.raises(RawDataError, match=r"line 7: id 4 is not unique: it is also on line 3"):
+        load_raw_table(con, ORDERS, write(tmp_path, text))
+
+
+@pytest.mark.parametrize("date", ["01/05/2018", "2018-01-05T10", "yesterday", "2018-00-10"])
+def test_dates_that_are_not_iso_are_refused(con, tmp_path, date):
+    text = f"id,user_id,order_date,status\n1,1,{date},placed\n"
+    with pytest.raises(RawDataError, match=r'line 2: .*column "order_date"'):
+        load_raw_table(con, ORDERS, write(tmp_path, text))

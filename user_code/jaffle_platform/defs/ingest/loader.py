@@ -183,13 +183,19 @@ def validate(
     con: duckdb.DuckDBPyConnection, table: RawTable, staged: str, source_sql: str, source: str
 ) -> int:
     """Check the staged rows; raise RawDataError on the first rule broken; return the count."""
-    checks = ["count(*) as n", f"count(distinct {_q(table.key)}) as n_keys"]
+    key = _q(table.key)
+    # Keys that strictly increase down the file are unique: a streaming lag() proves that in one
+    # pass with next to no memory, where count(distinct) hashes every key (+350 MiB at 10^7 rows).
+    # Only files with keys out of order pay for the exact count.
+    checks = ["count(*) as n", f"count(*) filter (where {key} <= _prev_key) as n_unordered"]
     for col in table.not_null:
         checks.append(f"count(*) filter (where {_q(col)} is null) as {_q('null_' + col)}")
     for col, values in table.accepted_values.items():
         allowed = ", ".join(_sql_str(v) for v in values)
         checks.append(f"count(*) filter (where {_q(col)} not in ({allowed})) as {_q('bad_' + col)}")
-    cur = con.execute(f"select {', '.join(checks)} from {staged}")
+    cur = con.execute(
+        f"select {', '.join(checks)} from (select *, lag({key}) over () as _prev_key from {staged})"
+    )
     names = [d[0] for d in cur.description]
     stats = dict(zip(names, cur.fetchone() or (), strict=True))
 
@@ -213,8 +219,12 @@ def validate(
                 f"{col} {value!r} is not one of {', '.join(values)} ({stats[f'bad_{col}']} row(s))",
                 line,
             )
+    if stats["n_unordered"]:
+        (n_keys,) = con.execute(f"select count(distinct {key}) from {staged}").fetchone() or (0,)
+        stats["n_keys"] = n_keys
+    else:
+        stats["n_keys"] = stats["n"]
     if stats["n"] != stats["n_keys"]:
-        key = _q(table.key)
         line, value, first = con.execute(
             f"select line, {key}, min(line) over (partition by {key}) from "
             f"(select row_number() over () + 1 as line, * from {source_sql}) "
