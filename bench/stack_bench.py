@@ -1,0 +1,194 @@
+"""Figures for the compose stack: cold start, Materialize all against dbt build, rebuild, sizes.
+
+Brings up its own compose project (`jafflebench`) from the images `tests/stack/up.sh` builds
+(stand-in base images on machines without a registry), then prints:
+- cold `up` (new containers and volumes, images built) until every service is healthy;
+- "Materialize all" launched through GraphQL, launch to SUCCESS, next to a plain `dbt build` of
+  the same data run inside the user_code container (median of --runs each), and the ratio;
+- the user-code image rebuilt after a one-line code change (a temp copy of the repo);
+- image sizes.
+Prints figures, asserts nothing. Refuses to touch volumes another compose project created.
+
+    uv run --frozen python bench/stack_bench.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.stack.stack import (  # noqa: E402
+    HERE,
+    Stack,
+    compose_file_names,
+    docker,
+)
+
+PROJECT = "jafflebench"
+ENV_FILE = ROOT / ".stack" / "bench.env"
+
+
+def sh(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> float:
+    """Run a command, fail loudly, return its wall time in seconds."""
+    start = time.monotonic()
+    subprocess.run(args, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - start
+
+
+def refuse_foreign_volumes() -> None:
+    volumes, networks = compose_file_names()
+    for kind, names in (("volume", volumes), ("network", networks)):
+        for name in names:
+            out = docker(kind, "inspect", name, check=False)
+            if out.strip():
+                owner = (json.loads(out)[0].get("Labels") or {}).get("com.docker.compose.project")
+                if owner != PROJECT:
+                    sys.exit(
+                        f"stack_bench: {kind} {name} belongs to compose project {owner!r}; "
+                        "stop that stack (and back up its volumes) first"
+                    )
+
+
+def write_env() -> dict[str, str]:
+    env = {
+        "COMPOSE_PROJECT_NAME": PROJECT,
+        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
+        "PYTHON_BASE_IMAGE": os.environ.get(
+            "STANDIN_PYTHON_IMAGE", "jaffle-standin/python:3.11-bookworm"
+        ),
+        "POSTGRES_IMAGE": os.environ.get("STANDIN_POSTGRES_IMAGE", "jaffle-standin/postgres:15"),
+    }
+    ENV_FILE.parent.mkdir(exist_ok=True)
+    ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    return env
+
+
+def image_size_mb(image: str) -> float:
+    return int(docker("image", "inspect", "-f", "{{.Size}}", image).strip()) / 1e6
+
+
+def rebuild_after_one_line_change(stack: Stack) -> tuple[float, float]:
+    """(build of an unchanged copy, warm cache; build after one line of code changed)."""
+    with tempfile.TemporaryDirectory(prefix="jaffle-rebuild-") as tmp:
+        copy = Path(tmp) / "repo"
+        shutil.copytree(
+            ROOT,
+            copy,
+            ignore=shutil.ignore_patterns(".venv", ".git", "data", "reports", ".stack", "target"),
+        )
+        env = {**os.environ, "PATH": f"/usr/bin:{os.environ['PATH']}", "DOCKER_BUILDKIT": "1"}
+        build = [
+            "/usr/bin/docker", "build", "-q", "-f", "docker/Dockerfile", "--target", "user_code",
+            "--build-arg", f"PYTHON_BASE_IMAGE={stack.env['PYTHON_BASE_IMAGE']}",
+            "-t", "jaffle-bench/user-code:rebuild", ".",
+        ]  # fmt: skip
+        unchanged = sh(*build, env=env, cwd=copy)
+        definitions = copy / "user_code" / "jaffle_platform" / "definitions.py"
+        definitions.write_text(definitions.read_text() + "\n# one-line change\n")
+        changed = sh(*build, env=env, cwd=copy)
+        docker("image", "rm", "-f", "jaffle-bench/user-code:rebuild", check=False)
+        return unchanged, changed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs of each timed pipeline")
+    args = parser.parse_args()
+
+    sh("bash", str(HERE / "engine.sh"))
+    sh("bash", str(HERE / "build_standins.sh"))
+    refuse_foreign_volumes()
+    stack = Stack(project=PROJECT, env_file=ENV_FILE)
+    stack.env = write_env()
+    stack.compose("down", "-v", "--remove-orphans", check=False)
+
+    build_s = sh(
+        "bash",
+        str(HERE / "compose.sh"),
+        "--env-file",
+        str(ENV_FILE),
+        "build",
+        env=stack.process_env(),
+    )
+    rows: list[tuple[str, str]] = [("images built (cache warm)", f"{build_s:.1f} s")]
+    try:
+        start = time.monotonic()
+        stack.compose("up", "-d", "--no-build")
+        stack.wait_healthy(timeout=300)
+        rows.append(("cold `up` to all services healthy", f"{time.monotonic() - start:.1f} s"))
+
+        runs: list[float] = []
+        for _ in range(args.runs):
+            stack.wait_idle()
+            start = time.monotonic()
+            run = stack.wait_run(stack.launch_all_assets(), timeout=600)
+            assert run["status"] == "SUCCESS", run
+            runs.append(time.monotonic() - start)
+        stack.wait_idle()
+        dbt = [
+            sh(
+                "bash",
+                str(HERE / "compose.sh"),
+                "--env-file",
+                str(ENV_FILE),
+                "exec",
+                "-T",
+                "user_code",
+                "dbt",
+                "build",
+                "--quiet",
+                "--project-dir",
+                "/app/dbt_project",
+                "--profiles-dir",
+                "/app/dbt_project",
+                "--target-path",
+                "/tmp/dbt-bench",
+                env=stack.process_env(),
+            )
+            for _ in range(args.runs)
+        ]
+        run_s, dbt_s = statistics.median(runs), statistics.median(dbt)
+        rows += [
+            (
+                f"Materialize all, launch to SUCCESS (median of {args.runs})",
+                f"{run_s:.1f} s  (all: {', '.join(f'{r:.1f}' for r in runs)})",
+            ),
+            (
+                f"`dbt build` in the user_code container (median of {args.runs})",
+                f"{dbt_s:.1f} s  (all: {', '.join(f'{d:.1f}' for d in dbt)})",
+            ),
+            ("Materialize all / dbt build", f"{run_s / dbt_s:.2f}x"),
+        ]
+        unchanged, changed = rebuild_after_one_line_change(stack)
+        rows += [
+            ("user-code image rebuild, nothing changed", f"{unchanged:.1f} s"),
+            ("user-code image rebuild after a one-line code change", f"{changed:.1f} s"),
+        ]
+        for service in ("user_code", "webserver"):
+            image = stack.inspect(stack.container(service))["Config"]["Image"]
+            rows.append((f"image size {image}", f"{image_size_mb(image):.0f} MB"))
+    finally:
+        stack.compose("down", "-v", "--remove-orphans", check=False)
+
+    width = max(len(k) for k, _ in rows)
+    print(f"\n{'what':<{width}} | figure\n{'-' * width}-|-------")
+    for key, value in rows:
+        print(f"{key:<{width}} | {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
