@@ -197,7 +197,7 @@ def validate(
         f"select {', '.join(checks)} from (select *, lag({key}) over () as _prev_key from {staged})"
     )
     names = [d[0] for d in cur.description]
-    stats = dict(zip(names, cur.fetchone() or (), strict=True))
+    stats: dict[str, int] = dict(zip(names, cur.fetchone() or (), strict=True))
 
     for col in table.not_null:
         if stats[f"null_{col}"]:
