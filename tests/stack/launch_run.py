@@ -93,7 +93,7 @@ def wait_for_run(url: str, run_id: str, timeout: float) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:3000")
     parser.add_argument("--location", default="jaffle_platform")
     parser.add_argument("--timeout", type=float, default=600)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bring the whole stack up on this machine from nothing: engine, stand-in base images, the two
 # project images, then `compose up` and a wait until every service is healthy. Prints timings.
-# Writes its settings to .stack/stack.env (gitignored); tear down with
+# Writes its settings to .stack/stack.env (gitignored) unless STACK_ENV_FILE names another file,
+# which is used as it is when it exists (the pytest stack tests write their own). Tear down with
 #   tests/stack/compose.sh --env-file .stack/stack.env down -v
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -12,7 +13,7 @@ bash "$here/engine.sh"
 bash "$here/build_standins.sh"
 
 mkdir -p .stack
-env_file=.stack/stack.env
+env_file="${STACK_ENV_FILE:-.stack/stack.env}"
 if [ ! -f "$env_file" ]; then
     cat >"$env_file" <<ENV
 COMPOSE_PROJECT_NAME=jaffle

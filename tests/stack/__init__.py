@@ -1,0 +1,1 @@
+"""Stack tests: the compose stack built and run for real, driven like a user would."""

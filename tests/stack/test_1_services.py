@@ -1,0 +1,41 @@
+"""The services as `docker compose up` leaves them: healthy, non-root, published on localhost."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from tests.stack.stack import WEBSERVER_URL, Stack, docker
+
+pytestmark = pytest.mark.stack
+
+
+def test_every_service_is_running_and_healthy(stack: Stack) -> None:
+    health = stack.health()
+    assert set(health) == {"postgres", "user_code", "webserver", "daemon", "reports"}
+    assert health == dict.fromkeys(health, "healthy")
+
+
+@pytest.mark.parametrize("service", ["user_code", "webserver", "daemon", "reports"])
+def test_service_runs_as_non_root(stack: Stack, service: str) -> None:
+    uid = docker("exec", stack.container(service), "id", "-u").strip()
+    assert uid.isdigit() and int(uid) != 0, f"{service} runs as uid {uid}"
+
+
+def test_only_webserver_and_reports_are_published_on_localhost(stack: Stack) -> None:
+    published = {}
+    for service in stack.services():
+        ports = stack.inspect(stack.container(service))["NetworkSettings"]["Ports"] or {}
+        published[service] = {
+            port: sorted(b["HostIp"] for b in bindings)
+            for port, bindings in ports.items()
+            if bindings
+        }
+    assert published["webserver"] == {"3000/tcp": ["127.0.0.1"]}
+    assert published["reports"] == {"8080/tcp": ["127.0.0.1"]}
+    assert published["postgres"] == {}
+    assert published["user_code"] == {}
+    assert published["daemon"] == {}
+    with urllib.request.urlopen(f"{WEBSERVER_URL}/server_info", timeout=10) as response:
+        assert response.status == 200

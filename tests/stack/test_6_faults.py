@@ -1,0 +1,81 @@
+"""Faults a self-hosted stack meets: a killed run, a Postgres restart, the code server down,
+concurrent runs on the one DuckDB file."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.stack.stack import ObservedRun, Stack, csv_rows, docker, observe_run, poll
+
+pytestmark = pytest.mark.stack
+
+
+def test_killed_run_is_marked_failed_and_retried(stack: Stack, materialized: ObservedRun) -> None:
+    stack.wait_idle()
+    run_id = stack.launch_all_assets()
+
+    def started_container() -> list[str] | None:
+        if stack.run(run_id)["status"] != "STARTED":
+            return None
+        return docker("ps", "-q", "--filter", f"label=dagster/run_id={run_id}").split() or None
+
+    (container,) = poll("the run STARTED in its container", started_container, 180, 0.5)
+    docker("kill", container)
+
+    killed = stack.wait_run(run_id, 180)  # run monitoring polls every 30 s
+    assert killed["status"] == "FAILURE"
+    retries = poll(
+        "the automatic retry", lambda: stack.runs(tags={"dagster/parent_run_id": run_id}), 120
+    )
+    assert len(retries) == 1
+    retry = stack.wait_run(retries[0]["runId"], 300)  # the killed run's slot frees after 60 s
+    assert retry["tagmap"].get("dagster/retry_number") == "1"
+    assert retry["status"] == "SUCCESS"
+
+
+def test_webserver_and_daemon_recover_from_a_postgres_restart(stack: Stack) -> None:
+    stack.wait_idle()
+    stack.compose("restart", "postgres")
+    poll("the GraphQL API to answer", stack.location_entry, 120)
+    stack.wait_healthy()
+    observed = observe_run(stack, stack.launch_all_assets())
+    assert observed.run["status"] == "SUCCESS"
+
+
+def test_code_server_down_is_reported_then_reloads_by_itself(stack: Stack) -> None:
+    stack.wait_idle()
+    stack.compose("stop", "user_code")
+    try:
+        error = poll(
+            "the location reported unreachable",
+            lambda: (
+                (e := stack.location_entry()["locationOrLoadError"])["__typename"] == "PythonError"
+                and e
+            ),
+            90,
+        )
+        assert "UserCodeUnreachable" in error["message"] or "UNAVAILABLE" in error["message"]
+    finally:
+        stack.compose("start", "user_code")
+    # No reloadRepositoryLocation: the webserver notices the server is back and reloads.
+    loaded = poll(
+        "the location loaded again",
+        lambda: (
+            (e := stack.location_entry())["locationOrLoadError"]["__typename"]
+            == "RepositoryLocation"
+            and e
+        ),
+        120,
+    )
+    assert loaded["loadStatus"] == "LOADED"
+    stack.wait_healthy()
+
+
+def test_three_concurrent_runs_all_succeed(stack: Stack) -> None:
+    stack.wait_idle()
+    run_ids = [stack.launch_all_assets() for _ in range(3)]
+    runs = [stack.wait_run(run_id, 480) for run_id in run_ids]
+    assert [r["status"] for r in runs] == ["SUCCESS"] * 3
+    stack.wait_idle()
+    counts = stack.warehouse_counts(["customers", "orders"])
+    assert counts == {"customers": csv_rows("raw_customers"), "orders": csv_rows("raw_orders")}
