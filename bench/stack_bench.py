@@ -15,7 +15,6 @@ Prints figures, asserts nothing. Refuses to touch volumes another compose projec
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import shutil
@@ -29,12 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.stack.stack import (  # noqa: E402
-    HERE,
-    Stack,
-    compose_file_names,
-    docker,
-)
+from tests.stack.stack import HERE, Stack, docker, foreign_resources  # noqa: E402
 
 PROJECT = "jafflebench"
 ENV_FILE = ROOT / ".stack" / "bench.env"
@@ -48,17 +42,12 @@ def sh(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> float
 
 
 def refuse_foreign_volumes() -> None:
-    volumes, networks = compose_file_names()
-    for kind, names in (("volume", volumes), ("network", networks)):
-        for name in names:
-            out = docker(kind, "inspect", name, check=False)
-            if out.strip():
-                owner = (json.loads(out)[0].get("Labels") or {}).get("com.docker.compose.project")
-                if owner != PROJECT:
-                    sys.exit(
-                        f"stack_bench: {kind} {name} belongs to compose project {owner!r}; "
-                        "stop that stack (and back up its volumes) first"
-                    )
+    foreign = foreign_resources(PROJECT)
+    if foreign:
+        sys.exit(
+            f"stack_bench: {', '.join(foreign)} exist; stop that stack (and back up its "
+            "volumes) first"
+        )
 
 
 def write_env() -> dict[str, str]:

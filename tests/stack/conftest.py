@@ -7,7 +7,6 @@ they exist and belong to another compose project, so it never deletes someone's 
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -24,8 +23,8 @@ from tests.stack.stack import (
     ObservedRun,
     ScheduleTick,
     Stack,
-    compose_file_names,
     docker,
+    foreign_resources,
     observe_run,
     poll,
 )
@@ -49,18 +48,7 @@ def _engine_problem() -> str | None:
 
 def _refuse_foreign_resources() -> None:
     """Fail when a fixed-name volume or network exists and is not this test project's."""
-    volumes, networks = compose_file_names()
-    foreign = []
-    for kind, names in (("volume", volumes), ("network", networks)):
-        for name in names:
-            # A missing name prints `[]` (or nothing, with older clients) and exits non-zero.
-            found = json.loads(docker(kind, "inspect", name, check=False).strip() or "[]")
-            if not found:
-                continue
-            labels = found[0].get("Labels") or {}
-            owner = labels.get("com.docker.compose.project")
-            if owner != PROJECT:
-                foreign.append(f"{kind} {name} (compose project: {owner or 'none'})")
+    foreign = foreign_resources(PROJECT)
     if foreign:
         pytest.fail(
             "refusing to run the stack tests: they would reuse or delete "

@@ -70,6 +70,22 @@ def compose_file_names() -> tuple[list[str], list[str]]:
     return volumes, networks
 
 
+def foreign_resources(project: str) -> list[str]:
+    """The stack's fixed-name volumes and network that exist and another compose project owns."""
+    volumes, networks = compose_file_names()
+    foreign = []
+    for kind, names in (("volume", volumes), ("network", networks)):
+        for name in names:
+            # A missing name prints `[]` (or nothing, with older clients) and exits non-zero.
+            found = json.loads(docker(kind, "inspect", name, check=False).strip() or "[]")
+            if not found:
+                continue
+            owner = (found[0].get("Labels") or {}).get("com.docker.compose.project")
+            if owner != project:
+                foreign.append(f"{kind} {name} (compose project: {owner or 'none'})")
+    return foreign
+
+
 def csv_rows(name: str) -> int:
     """Data rows of a sample CSV (the stack loads the sample data shipped in the image)."""
     with (Path(settings.SAMPLE_DATA_DIR) / f"{name}.csv").open(newline="") as f:
