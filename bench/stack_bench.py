@@ -123,7 +123,7 @@ def main() -> int:
         for _ in range(args.runs):
             stack.wait_idle()
             start = time.monotonic()
-            run = stack.wait_run(stack.launch_all_assets(), timeout=600)
+            run = stack.wait_run(stack.launch_all_assets(), timeout=600, interval=0.5)
             assert run["status"] == "SUCCESS", run
             runs.append(time.monotonic() - start)
         stack.wait_idle()

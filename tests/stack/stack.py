@@ -183,12 +183,12 @@ class Stack:
         run["tagmap"] = {t["key"]: t["value"] for t in run["tags"]}
         return run
 
-    def wait_run(self, run_id: str, timeout: float = 300) -> dict[str, Any]:
+    def wait_run(self, run_id: str, timeout: float = 300, interval: float = 2.0) -> dict[str, Any]:
         def finished() -> dict[str, Any] | None:
             run = self.run(run_id)
             return run if run["status"] not in IN_FLIGHT else None
 
-        return poll(f"run {run_id} to finish", finished, timeout)
+        return poll(f"run {run_id} to finish", finished, timeout, interval)
 
     def runs(
         self, tags: dict[str, str] | None = None, statuses: list[str] | None = None
