@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tables import table_text  # bench/ is on sys.path when a script here runs
+
 # The parent stays on the standard library: a child started with vfork inherits the parent's
 # high-water RSS in ru_maxrss, so the parent must stay below the children's import floor.
 
@@ -124,14 +126,6 @@ def median(samples: list[Sample]) -> Sample:
 
 def parse_sizes(text: str) -> list[int]:
     return [int(float(s)) for s in text.split(",") if s.strip()]
-
-
-def table_text(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table, padded so it also reads as plain text."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    fmt = "| " + " | ".join("{:>" + str(w) + "}" for w in widths) + " |"
-    rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
-    return "\n".join([fmt.format(*header), rule, *(fmt.format(*r) for r in rows)])
 
 
 def main(argv: list[str] | None = None) -> int:

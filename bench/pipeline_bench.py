@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from tables import table_text  # bench/ is on sys.path when a script here runs
 
 from jaffle_platform import settings
 from jaffle_platform.generate import generate
@@ -152,14 +153,6 @@ def dbt_build(ws: Workspace, dataset: str) -> Timed:
         str(ws.root / "dbt_logs"),
     ]
     return Timed("dbt build", run(cmd, ws.env()), dataset)
-
-
-def table_text(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table, padded so it also reads as plain text."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    fmt = "| " + " | ".join("{:>" + str(w) + "}" for w in widths) + " |"
-    rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
-    return "\n".join([fmt.format(*header), rule, *(fmt.format(*r) for r in rows)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.stack.stack import HERE, Stack, docker, foreign_resources  # noqa: E402
+from tests.stack.stack import (  # noqa: E402
+    HERE,
+    Stack,
+    docker,
+    foreign_resources,
+    write_env_file,
+)
 
 PROJECT = "jafflebench"
 ENV_FILE = ROOT / ".stack" / "bench.env"
@@ -48,21 +53,6 @@ def refuse_foreign_volumes() -> None:
             f"stack_bench: {', '.join(foreign)} exist; stop that stack (and back up its "
             "volumes) first"
         )
-
-
-def write_env() -> dict[str, str]:
-    env = {
-        "COMPOSE_PROJECT_NAME": PROJECT,
-        "POSTGRES_PASSWORD": secrets.token_hex(16),
-        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
-        "PYTHON_BASE_IMAGE": os.environ.get(
-            "STANDIN_PYTHON_IMAGE", "jaffle-standin/python:3.11-bookworm"
-        ),
-        "POSTGRES_IMAGE": os.environ.get("STANDIN_POSTGRES_IMAGE", "jaffle-standin/postgres:15"),
-    }
-    ENV_FILE.parent.mkdir(exist_ok=True)
-    ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    return env
 
 
 def image_size_mb(image: str) -> float:
@@ -101,7 +91,7 @@ def main() -> int:
     sh("bash", str(HERE / "build_standins.sh"))
     refuse_foreign_volumes()
     stack = Stack(project=PROJECT, env_file=ENV_FILE)
-    stack.env = write_env()
+    stack.env = write_env_file(ENV_FILE, PROJECT)
     stack.compose("down", "-v", "--remove-orphans", check=False)
 
     build_s = sh(

@@ -8,7 +8,6 @@ they exist and belong to another compose project, so it never deletes someone's 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import time
@@ -27,6 +26,7 @@ from tests.stack.stack import (
     foreign_resources,
     observe_run,
     poll,
+    write_env_file,
 )
 
 PROJECT = "jaffletest"
@@ -60,24 +60,16 @@ def _refuse_foreign_resources() -> None:
 
 
 def _write_env_file() -> dict[str, str]:
-    env = {
-        "COMPOSE_PROJECT_NAME": PROJECT,
-        "POSTGRES_PASSWORD": secrets.token_hex(16),
-        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
-        "PYTHON_BASE_IMAGE": os.environ.get(
-            "STANDIN_PYTHON_IMAGE", "jaffle-standin/python:3.11-bookworm"
-        ),
-        "POSTGRES_IMAGE": os.environ.get("STANDIN_POSTGRES_IMAGE", "jaffle-standin/postgres:15"),
-        "DAGSTER_WEBSERVER_PORT": "3000",
-        "REPORTS_PORT": "8080",
-        "REPORTS_BASE_URL": "http://localhost:8080",
+    return write_env_file(
+        ENV_FILE,
+        PROJECT,
+        DAGSTER_WEBSERVER_PORT="3000",
+        REPORTS_PORT="8080",
+        REPORTS_BASE_URL="http://localhost:8080",
         # Every minute, so the daemon's schedule tick is seen within the test.
-        "JAFFLE_SCHEDULE_CRON": "* * * * *",
-        "JAFFLE_SCHEDULE_TIMEZONE": "UTC",
-    }
-    ENV_FILE.parent.mkdir(exist_ok=True)
-    ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    return env
+        JAFFLE_SCHEDULE_CRON="* * * * *",
+        JAFFLE_SCHEDULE_TIMEZONE="UTC",
+    )
 
 
 def _remove_run_containers(stack: Stack) -> None:

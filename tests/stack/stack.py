@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import secrets
 import subprocess
 import threading
 import time
@@ -68,6 +69,23 @@ def compose_file_names() -> tuple[list[str], list[str]]:
     volumes = [v["name"] for v in (config.get("volumes") or {}).values() if v and "name" in v]
     networks = [n["name"] for n in (config.get("networks") or {}).values() if n and "name" in n]
     return volumes, networks
+
+
+def write_env_file(path: Path, project: str, **extra: str) -> dict[str, str]:
+    """A compose env file for a throwaway project: fresh password, stand-in base images."""
+    env = {
+        "COMPOSE_PROJECT_NAME": project,
+        "POSTGRES_PASSWORD": secrets.token_hex(16),
+        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
+        "PYTHON_BASE_IMAGE": os.environ.get(
+            "STANDIN_PYTHON_IMAGE", "jaffle-standin/python:3.11-bookworm"
+        ),
+        "POSTGRES_IMAGE": os.environ.get("STANDIN_POSTGRES_IMAGE", "jaffle-standin/postgres:15"),
+        **extra,
+    }
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    return env
 
 
 def foreign_resources(project: str) -> list[str]:
