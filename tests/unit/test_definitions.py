@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import dagster as dg
 
 from jaffle_platform.definitions import defs
@@ -50,3 +52,11 @@ def test_every_warehouse_asset_shares_the_duckdb_pool():
     nodes = job.graph.node_dict.values()
     pools = {n.name: getattr(n.definition, "pool", None) for n in nodes}
     assert pools and set(pools.values()) == {"duckdb"}, pools
+
+
+def test_dbt_version_known_without_running_dbt_matches_the_executable():
+    dbt = defs.resources["dbt"]
+    out = subprocess.run(
+        [dbt.dbt_executable, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"installed: {dbt._cli_version}" in out
