@@ -55,7 +55,10 @@ def test_every_warehouse_asset_shares_the_duckdb_pool():
 
 
 def test_dbt_version_known_without_running_dbt_matches_the_executable():
-    dbt = defs.resources["dbt"]
+    from jaffle_platform.resources import DbtCli
+
+    dbt = (defs.resources or {})["dbt"]
+    assert isinstance(dbt, DbtCli)
     out = subprocess.run(
         [dbt.dbt_executable, "--version"], capture_output=True, text=True, check=True
     ).stdout
