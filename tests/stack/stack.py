@@ -124,18 +124,25 @@ class Stack:
         return {**os.environ, **self.env, "COMPOSE_PROJECT_NAME": self.project}
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> str:
+        return self.compose_bytes(*args, timeout=timeout, check=check).decode()
+
+    def compose_bytes(
+        self, *args: str, stdin: bytes | None = None, timeout: float = 600, check: bool = True
+    ) -> bytes:
+        """compose with binary stdin and stdout (pg_dump's custom format is not text)."""
         result = subprocess.run(
             ["bash", str(HERE / "compose.sh"), "--env-file", str(self.env_file), *args],
             cwd=ROOT,
             env=self.process_env(),
+            input=stdin,
             capture_output=True,
-            text=True,
             timeout=timeout,
             check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(
-                f"compose {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}"
+                f"compose {' '.join(args)} exited {result.returncode}:\n"
+                + result.stderr.decode(errors="replace")[-3000:]
             )
         return result.stdout
 

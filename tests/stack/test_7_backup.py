@@ -8,24 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.stack import HERE, ROOT, ObservedRun, Stack, docker
+from tests.stack.stack import ObservedRun, Stack, docker
 
 pytestmark = pytest.mark.stack
-
-
-def compose_bytes(stack: Stack, *args: str, stdin: bytes | None = None) -> bytes:
-    """compose with binary stdin/stdout (pg_dump's custom format is not text)."""
-    result = subprocess.run(
-        ["bash", str(HERE / "compose.sh"), "--env-file", str(stack.env_file), *args],
-        cwd=ROOT,
-        env=stack.process_env(),
-        input=stdin,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode()[-2000:]
-    return result.stdout
 
 
 def tar_volume(image: str, backup_dir: Path, *tar_args: str, read_only: bool = False) -> None:
@@ -44,8 +29,8 @@ def test_backup_then_restore_brings_back_runs_and_warehouse(
     image = stack.user_code_image()
 
     # Back up, as the README says.
-    dump = compose_bytes(
-        stack, "exec", "-T", "postgres", "pg_dump", "-U", "dagster", "-Fc", "dagster"
+    dump = stack.compose_bytes(
+        "exec", "-T", "postgres", "pg_dump", "-U", "dagster", "-Fc", "dagster"
     )
     assert dump.startswith(b"PGDMP"), "pg_dump wrote a custom-format archive"
     stack.compose("stop", "daemon")
@@ -65,8 +50,8 @@ def test_backup_then_restore_brings_back_runs_and_warehouse(
         stack.warehouse_counts(["customers"])
 
     # Restore, as the README says, with webserver and daemon stopped.
-    compose_bytes(
-        stack, "exec", "-T", "postgres", "pg_restore", "-U", "dagster", "-d", "dagster",
+    stack.compose_bytes(
+        "exec", "-T", "postgres", "pg_restore", "-U", "dagster", "-d", "dagster",
         "--clean", "--if-exists", stdin=dump,
     )  # fmt: skip
     tar_volume(image, tmp_path, "-xzf", "/backup/warehouse.tgz")
