@@ -58,3 +58,45 @@ def schedule_cron() -> str:
 
 def schedule_timezone() -> str:
     return _env("JAFFLE_SCHEDULE_TIMEZONE") or "UTC"
+
+
+# --- Landing folder and downloads ---
+
+
+def _positive_number(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def landing_dir() -> Path:
+    """Folder the landing sensor watches for raw_*.csv (LANDING_DIR; default ./landing)."""
+    return Path(_env("LANDING_DIR") or Path.cwd() / "landing").resolve()
+
+
+def landing_stable_seconds() -> float:
+    """How long a landed file must stay unchanged (size and mtime) before it is loaded."""
+    return _positive_number("JAFFLE_LANDING_STABLE_SECONDS", 20)
+
+
+def download_max_bytes() -> int:
+    """Largest raw file accepted from an http(s) RAW_DATA_URI (default 1 GiB)."""
+    return int(_positive_number("JAFFLE_DOWNLOAD_MAX_BYTES", 1024**3))
+
+
+def download_timeout_seconds() -> float:
+    """Deadline for one whole download, connect to last byte, so a trickling server cannot hold
+    the warehouse slot."""
+    return _positive_number("JAFFLE_DOWNLOAD_TIMEOUT_SECONDS", 300)
+
+
+def max_runtime_seconds() -> int:
+    """Runs launched by the schedule and the sensor are stopped by run monitoring after this."""
+    return int(_positive_number("JAFFLE_MAX_RUNTIME_SECONDS", 3600))
