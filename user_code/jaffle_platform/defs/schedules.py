@@ -1,4 +1,4 @@
-"""The daily refresh of the whole graph."""
+"""The daily refresh of the whole graph, and the run time limit every automated run carries."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ refresh_all_job = dg.define_asset_job(
 )
 
 
+def max_runtime_tags() -> dict[str, str]:
+    """Run monitoring (in the daemon) stops a run carrying this tag after that many seconds."""
+    return {dg.MAX_RUNTIME_SECONDS_TAG: str(settings.max_runtime_seconds())}
+
+
 def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
     """Cron and timezone come from JAFFLE_SCHEDULE_CRON / JAFFLE_SCHEDULE_TIMEZONE."""
     return dg.ScheduleDefinition(
@@ -22,4 +27,6 @@ def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
         execution_timezone=settings.schedule_timezone(),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Refreshes every asset, from the raw files to the chart.",
+        # Read at each tick, so JAFFLE_MAX_RUNTIME_SECONDS changes without a code reload.
+        tags_fn=lambda _context: max_runtime_tags(),
     )

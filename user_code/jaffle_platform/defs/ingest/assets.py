@@ -1,10 +1,58 @@
 """raw_customers, raw_orders, raw_payments: CSV files loaded into DuckDB schema jaffle_shop."""
 
+# No `from __future__ import annotations`: Dagster reads the config and resource parameter
+# annotations at definition time.
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import dagster as dg
 
-from jaffle_platform.defs.ingest.loader import RAW_TABLES, RawDataError, RawTable, load_raw_table
-from jaffle_platform.defs.ingest.sources import fetch_raw_file
+from jaffle_platform.defs.ingest.loader import (
+    RAW_TABLES,
+    RawDataError,
+    RawTable,
+    load_raw_table,
+)
+
+# TEMPORARY until the loader rewrite (WarehouseError, allow_shrink) lands.
+try:
+    from jaffle_platform.defs.ingest.loader import WarehouseError  # type: ignore[attr-defined]
+except ImportError:
+
+    class WarehouseError(Exception):  # type: ignore[no-redef]
+        table: str
+        source: str
+        problem: str
+
+
+from jaffle_platform.defs.ingest.sources import (
+    DownloadError,
+    LandingFileChanged,
+    copy_landed_file,
+    fetch_raw_file,
+)
 from jaffle_platform.resources import DUCKDB_POOL, DuckDBWarehouse
+
+# A run tag that lets every load in the run replace a table with fewer rows than it holds.
+ALLOW_SHRINK_TAG = "jaffle/allow_shrink"
+
+# For infrastructure failures only (network, disk, lock): a refused file raises
+# Failure(allow_retries=False), which Dagster does not retry whatever this policy says.
+INFRA_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+
+class RawLoadConfig(dg.Config):
+    """Run config of one raw load. `allow_shrink`: accept a file with fewer rows than the table
+    (same as run tag jaffle/allow_shrink=true). The landing sensor sets the other three: load
+    LANDING_DIR/<table>.csv instead of RAW_DATA_URI, only if its size and mtime are still these."""
+
+    from_landing: bool = False
+    expected_size: int | None = None
+    expected_mtime_ns: int | None = None
+    allow_shrink: bool = False
 
 
 def _preview_markdown(columns: list[tuple[str, str]], rows: list[tuple]) -> str:
@@ -14,24 +62,58 @@ def _preview_markdown(columns: list[tuple[str, str]], rows: list[tuple]) -> str:
     return "\n".join([head, rule, *body])
 
 
+@contextmanager
+def raw_file(table: RawTable, config: RawLoadConfig) -> Iterator[tuple[Path, str, dict]]:
+    """Yield (local path to load, how to name it, extra metadata): a private copy of the landed
+    file the sensor saw, or the file from RAW_DATA_URI."""
+    if not config.from_landing:
+        with fetch_raw_file(table.name, table.file_name) as (path, source):
+            yield path, source, {}
+        return
+    if config.expected_size is None or config.expected_mtime_ns is None:
+        raise dg.Failure(
+            description=f"{table.name}: from_landing needs expected_size and expected_mtime_ns",
+            allow_retries=False,
+        )
+    tmp = Path(tempfile.mkdtemp(prefix="jaffle-landed-"))
+    try:
+        copy = tmp / table.file_name
+        source, sha256 = copy_landed_file(
+            table.name, table.file_name, config.expected_size, config.expected_mtime_ns, copy
+        )
+        yield copy, source, {"sha256": sha256, "size_bytes": config.expected_size}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def allow_shrink(context: dg.AssetExecutionContext, config: RawLoadConfig) -> bool:
+    return config.allow_shrink or context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
+
+
 def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
     @dg.asset(
         name=table.name,
         group_name="ingest",
         kinds={"duckdb", "csv"},
         pool=DUCKDB_POOL,
+        retry_policy=INFRA_RETRY_POLICY,
         description=(
-            f"{table.description} Loaded from {table.file_name} under RAW_DATA_URI into "
-            f"jaffle_shop.{table.name}; a bad file is refused and the previous table kept."
+            f"{table.description} Loaded from {table.file_name} under RAW_DATA_URI (schedule, "
+            f"manual runs) or LANDING_DIR (landing sensor) into jaffle_shop.{table.name}; a bad "
+            "file is refused and the previous table kept."
         ),
     )
-    def _raw_asset(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
+    def _raw_asset(
+        context: dg.AssetExecutionContext, config: RawLoadConfig, warehouse: DuckDBWarehouse
+    ):
+        shrink = allow_shrink(context, config)
         try:
             with (
-                fetch_raw_file(table.name, table.file_name) as (path, source),
+                raw_file(table, config) as (path, source, extra),
                 warehouse.connect() as con,
             ):
-                result = load_raw_table(con, table, path, source)
+                kwargs = {"allow_shrink": True} if shrink else {}
+                result = load_raw_table(con, table, path, source, **kwargs)
         except RawDataError as exc:
             raise dg.Failure(
                 description=str(exc),
@@ -42,12 +124,33 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
                 },
                 allow_retries=False,
             ) from None
+        except LandingFileChanged as exc:
+            raise dg.Failure(
+                description=str(exc),
+                metadata={"file": exc.source, "problem": exc.problem},
+                allow_retries=False,
+            ) from None
+        except DownloadError as exc:
+            # Network trouble is retried; a refusal (size cap, foreign redirect, 404) is not.
+            raise dg.Failure(
+                description=str(exc),
+                metadata={"url": exc.source, "problem": exc.problem},
+                allow_retries=exc.retryable,
+            ) from None
+        except WarehouseError as exc:
+            raise dg.Failure(
+                description=str(exc),
+                metadata={"file": exc.source, "problem": exc.problem},
+                allow_retries=True,
+            ) from exc
         context.log.info(f"loaded {result.num_rows} rows from {source}")
         return dg.MaterializeResult(
             metadata={
                 "num_rows": result.num_rows,
                 "dagster/row_count": result.num_rows,
                 "source": source,
+                "allow_shrink": shrink,
+                **extra,
                 "dagster/column_schema": dg.TableSchema(
                     columns=[dg.TableColumn(name, dtype) for name, dtype in result.columns]
                 ),
