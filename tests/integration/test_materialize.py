@@ -192,3 +192,77 @@ def test_cli_materialize_one_asset_and_exit_nonzero_on_bad_input(workspace):
     assert query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers") == [
         (100,)
     ]
+
+
+def _serve(handler_cls):
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _events(result, kind: str) -> list:
+    return [e for e in result.all_events if e.event_type_value == kind]
+
+
+def test_a_busy_download_server_is_retried_and_the_load_succeeds(workspace, instance, monkeypatch):
+    import http.server
+
+    body = (workspace.raw_dir / "raw_customers.csv").read_bytes()
+    answered: list[int] = []
+
+    class FlakyOnce(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+        def do_GET(self):  # noqa: N802
+            status = 503 if not answered else 200
+            answered.append(status)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body) if status == 200 else 0))
+            self.end_headers()
+            if status == 200:
+                self.wfile.write(body)
+
+    server, base = _serve(FlakyOnce)
+    try:
+        monkeypatch.setenv("RAW_DATA_URI", base)
+        result = materialize(instance, "raw_customers", raise_on_error=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.success
+    assert answered == [503, 200]
+    assert len(_events(result, "STEP_UP_FOR_RETRY")) == 1
+    assert query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers") == [
+        (100,)
+    ]
+
+
+def test_a_refused_download_fails_once_without_retry(workspace, instance, monkeypatch):
+    import http.server
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002
+            pass
+
+        def do_GET(self):  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", "http://webserver:3000/graphql?query=mutation")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server, base = _serve(Elsewhere)
+    try:
+        monkeypatch.setenv("RAW_DATA_URI", base)
+        result = materialize(instance, "raw_customers", raise_on_error=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not result.success
+    assert not _events(result, "STEP_UP_FOR_RETRY")
+    (failure,) = _events(result, "STEP_FAILURE")
+    message = failure.event_specific_data.error.message  # type: ignore[union-attr]
+    assert "http://webserver:3000/graphql" in message and "another origin" in message

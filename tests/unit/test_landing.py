@@ -1,0 +1,174 @@
+"""The run side of the landing sensor: it loads exactly the file version the sensor saw."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from jaffle_platform import settings
+from jaffle_platform.definitions import defs
+from jaffle_platform.defs.ingest import assets as raw_assets_module
+from jaffle_platform.defs.ingest import sensor as landing
+
+
+@pytest.fixture
+def landing_dir(workspace, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = workspace.root / "landing"
+    path.mkdir()
+    monkeypatch.setenv("LANDING_DIR", str(path))
+    # Nothing should come from RAW_DATA_URI in these runs: point it at an empty folder.
+    empty = workspace.root / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("RAW_DATA_URI", str(empty))
+    return path
+
+
+def sensor_request(landing_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dg.RunRequest:
+    """Two ticks of the real sensor, 20 s apart on its clock."""
+    now = [1_000_000.0]
+    monkeypatch.setattr(landing, "_now", lambda: now[0])
+    sensor = defs.get_sensor_def("raw_files_sensor")
+    cursor = None
+    requests: list[dg.RunRequest] = []
+    with dg.DagsterInstance.ephemeral() as instance:
+        for _ in range(2):
+            with dg.build_sensor_context(
+                cursor=cursor, definitions=defs, instance=instance
+            ) as context:
+                result = sensor.evaluate_tick(context)
+            cursor = result.cursor
+            requests = list(result.run_requests or [])
+            now[0] += 20
+    (request,) = requests
+    return request
+
+
+def run(request_or_config, tables: list[str], tags: dict[str, str] | None = None):
+    if isinstance(request_or_config, dg.RunRequest):
+        run_config, tags = request_or_config.run_config, dict(request_or_config.tags)
+    else:
+        run_config = request_or_config
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            run_config=run_config,
+            asset_selection=[dg.AssetKey(t) for t in tables],
+            tags=tags or {},
+            instance=instance,
+            raise_on_error=False,
+        )
+        meta = {}
+        if result.success:
+            for t in tables:
+                event = instance.get_latest_materialization_event(dg.AssetKey(t))
+                meta[t] = event.asset_materialization.metadata  # type: ignore[union-attr]
+    return result, meta
+
+
+def events(result, kind: str) -> list:
+    return [e for e in result.all_events if e.event_type_value == kind]
+
+
+def rows(workspace, table: str) -> int | None:
+    if not workspace.duckdb_path.exists():
+        return None
+    con = duckdb.connect(str(workspace.duckdb_path), read_only=True)
+    try:
+        found = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'jaffle_shop' and table_name = ?",
+            [table],
+        ).fetchall()
+        if found != [(1,)]:
+            return None
+        return con.execute(f"select count(*) from jaffle_shop.{table}").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_the_sensors_run_loads_the_landed_file(workspace, landing_dir, monkeypatch):
+    landed = landing_dir / "raw_orders.csv"
+    shutil.copy(settings.SAMPLE_DATA_DIR / "raw_orders.csv", landed)
+    request = sensor_request(landing_dir, monkeypatch)
+
+    result, meta = run(request, ["raw_orders"])
+    assert result.success
+    assert rows(workspace, "raw_orders") == len(landed.read_text().splitlines()) - 1
+    assert meta["raw_orders"]["source"].value == str(landed)
+    assert meta["raw_orders"]["sha256"].value == hashlib.sha256(landed.read_bytes()).hexdigest()
+
+
+def test_a_file_changed_after_the_sensor_saw_it_is_not_loaded(workspace, landing_dir, monkeypatch):
+    landed = landing_dir / "raw_orders.csv"
+    shutil.copy(settings.SAMPLE_DATA_DIR / "raw_orders.csv", landed)
+    request = sensor_request(landing_dir, monkeypatch)
+    with landed.open("a") as out:
+        out.write("100000,1,2018-01-01,placed\n")
+
+    result, _ = run(request, ["raw_orders"])
+    assert not result.success
+    (failure,) = events(result, "STEP_FAILURE")
+    message = failure.event_specific_data.error.message
+    assert str(landed) in message
+    assert "changed since the sensor saw it" in message
+    assert "will be picked up again" in message
+    assert not events(result, "STEP_UP_FOR_RETRY"), "a changed file is not retried"
+    assert rows(workspace, "raw_orders") is None, "nothing loaded"
+
+
+def test_a_landed_file_replaced_by_a_symlink_is_refused(workspace, landing_dir, monkeypatch):
+    landed = landing_dir / "raw_customers.csv"
+    shutil.copy(settings.SAMPLE_DATA_DIR / "raw_customers.csv", landed)
+    request = sensor_request(landing_dir, monkeypatch)
+    landed.unlink()
+    landed.symlink_to(settings.SAMPLE_DATA_DIR / "raw_customers.csv")
+
+    result, _ = run(request, ["raw_customers"])
+    assert not result.success
+    assert "symlink" in events(result, "STEP_FAILURE")[0].event_specific_data.error.message
+    assert rows(workspace, "raw_customers") is None
+
+
+def test_from_landing_needs_the_signature(workspace, landing_dir):
+    shutil.copy(settings.SAMPLE_DATA_DIR / "raw_orders.csv", landing_dir / "raw_orders.csv")
+    config = {"ops": {"raw_orders": {"config": {"from_landing": True}}}}
+    result, _ = run(config, ["raw_orders"])
+    assert not result.success
+    assert "expected_size" in events(result, "STEP_FAILURE")[0].event_specific_data.error.message
+
+
+def test_run_config_cannot_name_another_file(workspace, landing_dir):
+    config = {"ops": {"raw_orders": {"config": {"path": "/etc/passwd"}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        run(config, ["raw_orders"])
+
+
+@pytest.mark.parametrize(
+    ("config", "tags", "expected"),
+    [
+        ({}, {}, False),
+        ({"ops": {"raw_customers": {"config": {"allow_shrink": True}}}}, {}, True),
+        ({}, {"jaffle/allow_shrink": "true"}, True),
+        ({}, {"jaffle/allow_shrink": "no"}, False),
+    ],
+)
+def test_allow_shrink_from_config_or_tag_reaches_the_loader(
+    workspace, monkeypatch, config, tags, expected
+):
+    seen: list[bool] = []
+    real = raw_assets_module.load_raw_table
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("allow_shrink", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(raw_assets_module, "load_raw_table", spy)
+    result, meta = run(config, ["raw_customers"], tags)
+    assert result.success
+    assert seen == [expected]
+    assert meta["raw_customers"]["allow_shrink"].value is expected
