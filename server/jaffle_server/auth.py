@@ -90,18 +90,19 @@ class Authenticator:
         self._mac_key = hashlib.sha256(b"jaffle-basic-cache\0" + key).digest()
         self._verified: dict[bytes, str] = {}
 
-    async def check_password(self, name: str, password: str) -> User | None:
+    async def check_password(self, name: str, password: str) -> tuple[User | None, bool]:
+        """(the user or None, whether argon2 ran: False when remembered from before)."""
         user = self.users.get(name)
         mac = hmac.new(self._mac_key, f"{name}\0{password}".encode(), "sha256").digest()
         if user is not None and hmac.compare_digest(self._verified.get(mac, ""), user.fingerprint):
-            return user
+            return user, False
         if not await run_in_threadpool(verify_password, user, password):
-            return None
+            return None, True
         assert user is not None
         if len(self._verified) >= _CACHE_LIMIT:
             self._verified.clear()
         self._verified[mac] = user.fingerprint
-        return user
+        return user, True
 
     def check_session(self, token: str) -> User | None:
         parsed = self.sessions.read(token)

@@ -227,9 +227,9 @@ class Gate:
             credentials = parse_basic(authorization)
             if credentials is None:
                 return None, True
-            user = await self.auth.check_password(*credentials)
-            if user is None:
-                _log_login(credentials[0], "basic", "failed", scope)
+            user, fresh = await self.auth.check_password(*credentials)
+            if fresh:  # once per credentials, not on every API call
+                _log_login(credentials[0], "basic", "success" if user else "failed", scope)
             return user, True
         token = cookie_parser(headers.get("cookie", "")).get(COOKIE_NAME)
         if token:
@@ -331,7 +331,7 @@ class Gate:
         name = form.get("username", [""])[0].strip()
         password = form.get("password", [""])[0]
         next_path = safe_next(form.get("next", ["/"])[0])
-        user = await self.auth.check_password(name, password) if name and password else None
+        user = (await self.auth.check_password(name, password))[0] if name and password else None
         _log_login(name, "form", "success" if user else "failed", scope)
         if user is None:
             return await self._login_form(

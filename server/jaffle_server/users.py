@@ -230,12 +230,14 @@ def _banner(password: str) -> str:
 
 
 def _cmd_bootstrap(_args: argparse.Namespace) -> int:
-    auth_dir = users_file().parent
-    generated = bootstrap(auth_dir, os.environ.get("JAFFLE_ADMIN_PASSWORD") or None)
+    had_users = bool(load_users(users_file()))
+    generated = bootstrap(users_file().parent, os.environ.get("JAFFLE_ADMIN_PASSWORD") or None)
     if generated:
         print(_banner(generated))
+    elif had_users:
+        print(f"users: {users_file()} already has users; nothing changed")
     else:
-        print("users: already bootstrapped or admin password given; nothing to show")
+        print("users: 'admin' created with the password from JAFFLE_ADMIN_PASSWORD")
     return 0
 
 

@@ -195,6 +195,7 @@ def test_basic_auth_and_bad_password(stack: Stack, caplog: pytest.LogCaptureFixt
     assert gql(client, "{ version }", auth=("admin", "wrong-password-123")).status_code == 401
     assert gql(client, "{ version }", auth=("nobody", "wrong-password-123")).status_code == 401
     assert "login user=admin method=basic outcome=failed" in caplog.text
+    assert "login user=admin method=basic outcome=success" in caplog.text
     assert "wrong-password-123" not in caplog.text
 
 
