@@ -41,11 +41,15 @@ else
     echo "build_standins: $python_tag built in $(elapsed "$start")"
 fi
 
-if have_image "$postgres_tag"; then
+# The Postgres stand-in is rebuilt whenever its Dockerfile or entrypoint changes.
+pg_hash=$(cat "$here"/standins/postgres/* | sha256sum | cut -c1-16)
+pg_label() { "$docker_cli" image inspect -f '{{index .Config.Labels "jaffle.standin.hash"}}' "$1" 2>/dev/null; }
+if have_image "$postgres_tag" && [ "$(pg_label "$postgres_tag")" = "$pg_hash" ]; then
     echo "build_standins: $postgres_tag exists, skipping"
 else
     start=$(date +%s)
     DOCKER_BUILDKIT=1 "$docker_cli" build -q \
+        --label "jaffle.standin.hash=$pg_hash" \
         --build-arg "BASE_IMAGE=$python_tag" \
         -t "$postgres_tag" "$here/standins/postgres" >/dev/null
     echo "build_standins: $postgres_tag built in $(elapsed "$start")"

@@ -31,6 +31,8 @@ from tests.stack.stack import (
 
 PROJECT = "jaffletest"
 ENV_FILE = ROOT / ".stack" / "test.env"
+# The test stack's landing folder: never the checkout's own ./landing.
+LANDING = ROOT / ".stack" / "landing-test"
 
 
 def _engine_problem() -> str | None:
@@ -69,6 +71,9 @@ def _write_env_file() -> dict[str, str]:
         # Every minute, so the daemon's schedule tick is seen within the test.
         JAFFLE_SCHEDULE_CRON="* * * * *",
         JAFFLE_SCHEDULE_TIMEZONE="UTC",
+        JAFFLE_LANDING_DIR=str(LANDING),
+        # Short, so the landing tests wait seconds rather than the default 20 s.
+        JAFFLE_LANDING_STABLE_SECONDS="4",
     )
 
 
@@ -103,6 +108,8 @@ def stack() -> Iterator[Stack]:
         _remove_run_containers(stack)
         stack.compose("down", "-v", "--remove-orphans", check=False)
     stack.env = _write_env_file()
+    shutil.rmtree(LANDING, ignore_errors=True)
+    LANDING.mkdir(parents=True)
 
     started = time.monotonic()
     up = subprocess.run(
@@ -118,6 +125,9 @@ def stack() -> Iterator[Stack]:
     try:
         assert up.returncode == 0, f"tests/stack/up.sh failed:\n{(up.stdout + up.stderr)[-3000:]}"
         print(f"\nstack up (build included) in {time.monotonic() - started:.0f}s")
+        stack.admin = stack.read_admin_password()
+        stack.add_user("olivia", "operator")
+        stack.add_user("victor", "viewer")
         yield stack
     finally:
         stack.save_logs()

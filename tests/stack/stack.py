@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import secrets
 import subprocess
 import threading
@@ -27,6 +28,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 LOCATION = "jaffle_platform"
 WEBSERVER_URL = "http://127.0.0.1:3000"
 REPORTS_URL = "http://127.0.0.1:8080"
+# Services that run once and exit (0) at each `up`, before the others start.
+ONE_SHOT = {"init"}
 # Statuses of a run that is not finished yet.
 IN_FLIGHT = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 
@@ -72,11 +75,12 @@ def compose_file_names() -> tuple[list[str], list[str]]:
 
 
 def write_env_file(path: Path, project: str, **extra: str) -> dict[str, str]:
-    """A compose env file for a throwaway project: fresh password, stand-in base images."""
+    """A compose env file for a throwaway project: stand-in base images, nothing else required.
+
+    No secret and no Docker group: the stack generates and finds those itself at first start.
+    """
     env = {
         "COMPOSE_PROJECT_NAME": project,
-        "POSTGRES_PASSWORD": secrets.token_hex(16),
-        "DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
         "PYTHON_BASE_IMAGE": os.environ.get(
             "STANDIN_PYTHON_IMAGE", "jaffle-standin/python:3.11-bookworm"
         ),
@@ -117,6 +121,9 @@ class Stack:
     project: str
     env_file: Path
     env: dict[str, str] = field(default_factory=dict)
+    # (user, password) of an admin, read from the init service's first-start banner.
+    admin: tuple[str, str] | None = None
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     # --- compose and containers ---------------------------------------------------------------
     def process_env(self) -> dict[str, str]:
@@ -169,7 +176,9 @@ class Stack:
         return json.loads(docker("inspect", container))[0]
 
     def health(self) -> dict[str, str]:
-        """Service -> health status ('healthy', 'starting', 'unhealthy', or the state)."""
+        """Service -> health status ('healthy', 'starting', 'unhealthy', or the state).
+
+        A one-shot service that exited 0 is 'completed'."""
         out: dict[str, str] = {}
         for service in self.services():
             ids = self.compose("ps", "-q", service).split()
@@ -177,13 +186,16 @@ class Stack:
                 out[service] = "missing"
                 continue
             state = self.inspect(ids[0])["State"]
+            if service in ONE_SHOT and state["Status"] == "exited" and state["ExitCode"] == 0:
+                out[service] = "completed"
+                continue
             out[service] = (state.get("Health") or {}).get("Status") or state["Status"]
         return out
 
     def wait_healthy(self, timeout: float = 240) -> dict[str, str]:
         def all_healthy() -> dict[str, str] | None:
             health = self.health()
-            return health if set(health.values()) == {"healthy"} else None
+            return health if set(health.values()) <= {"healthy", "completed"} else None
 
         return poll("every service healthy", all_healthy, timeout, interval=2)
 
@@ -195,12 +207,37 @@ class Stack:
     def user_code_image(self) -> str:
         return self.inspect(self.container("user_code"))["Config"]["Image"]
 
-    # --- GraphQL ----------------------------------------------------------------------------
-    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        return launch_run.graphql(WEBSERVER_URL, query, variables)
+    # --- users --------------------------------------------------------------------------------
+    def read_admin_password(self) -> tuple[str, str]:
+        """The generated first admin, as `docker compose logs init` shows it to a newcomer."""
+        logs = self.compose("logs", "--no-color", "init")
+        # Each line is prefixed `init_1  | ` (v1) or `init-1  | ` (v2): keep what follows.
+        lines = [line.split("|", 1)[-1].strip() for line in logs.splitlines()]
+        for i, line in enumerate(lines):
+            match = re.search(r"first user is '(\w+)' with the generated password", line)
+            if match:
+                password = next(x for x in lines[i + 1 :] if x)
+                return match.group(1), password
+        raise AssertionError(f"no generated admin password in the init logs:\n{logs[-2000:]}")
 
-    def launch_all_assets(self) -> str:
-        return launch_run.launch_all_assets(WEBSERVER_URL, LOCATION)
+    def add_user(self, name: str, role: str) -> tuple[str, str]:
+        """A user made with the README's command; its password goes in on stdin."""
+        password = secrets.token_urlsafe(18)
+        self.compose_bytes(
+            "exec", "-T", "webserver", "jaffle-users", "add", name, "--role", role,
+            stdin=(password + "\n").encode(),
+        )  # fmt: skip
+        self.users[role] = (name, password)
+        return name, password
+
+    # --- GraphQL ----------------------------------------------------------------------------
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, auth: launch_run.Auth = None
+    ) -> dict[str, Any]:
+        return launch_run.graphql(WEBSERVER_URL, query, variables, auth or self.admin)
+
+    def launch_all_assets(self, auth: launch_run.Auth = None) -> str:
+        return launch_run.launch_all_assets(WEBSERVER_URL, LOCATION, auth or self.admin)
 
     def run(self, run_id: str) -> dict[str, Any]:
         run = self.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]

@@ -17,8 +17,6 @@ env_file="${STACK_ENV_FILE:-.stack/stack.env}"
 if [ ! -f "$env_file" ]; then
     cat >"$env_file" <<ENV
 COMPOSE_PROJECT_NAME=jaffle
-POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-DOCKER_GID=$(stat -c %g /var/run/docker.sock)
 PYTHON_BASE_IMAGE=${STANDIN_PYTHON_IMAGE:-jaffle-standin/python:3.11-bookworm}
 POSTGRES_IMAGE=${STANDIN_POSTGRES_IMAGE:-jaffle-standin/postgres:15}
 ENV
@@ -31,9 +29,10 @@ echo "up.sh: images built in $(( $(date +%s) - start ))s"
 
 start=$(date +%s)
 "${compose[@]}" up -d --no-build
-services=$("${compose[@]}" config --services | wc -l)
+# Every service but the one-shot `init` (it has exited 0 by the time the others start).
+services=$("${compose[@]}" config --services | grep -vcx init)
 for _ in $(seq "$wait_seconds"); do
-    healthy=$("${compose[@]}" ps -q | xargs -r docker inspect -f '{{.State.Health.Status}}' \
+    healthy=$("${compose[@]}" ps -q | xargs -r docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' \
         | grep -c '^healthy$' || true)
     if [ "$healthy" -eq "$services" ]; then
         echo "up.sh: all $services services healthy $(( $(date +%s) - start ))s after up"

@@ -1,0 +1,84 @@
+"""First start: generate the stack's secrets into named volumes, never into the environment.
+
+Run once per `docker compose up` by the one-shot `init` service (as root, so it can hand the
+files to the uid that reads them); every step is skipped when its file already exists, so the
+secrets of a running stack never change:
+- the Postgres superuser's password (volume mounted only into postgres);
+- the password of Dagster's own, non-superuser Postgres role (read by the Dagster services and
+  run containers through docker/entrypoint.sh);
+- the webserver's session key and first admin (jaffle_server.users.bootstrap): the generated
+  admin password is printed here once, so `docker compose logs init` shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+PG_SUPERUSER_FILE = Path("/run/jaffle/pg/superuser_password")
+DAGSTER_PG_FILE = Path("/run/jaffle/secrets/postgres_password")
+AUTH_DIR = Path("/var/lib/jaffle/auth")
+APP_UID = 1000
+
+
+def write_secret(path: Path, value: str, mode: int, uid: int | None = None) -> bool:
+    """Create `path` holding `value` unless it exists; True when it was created."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    os.chmod(tmp, mode)
+    if uid is not None and os.geteuid() == 0:
+        os.chown(tmp, uid, uid)
+    os.replace(tmp, path)
+    return True
+
+
+def init(pg_superuser: Path, dagster_pg: Path, auth_dir: Path, admin_password: str | None) -> None:
+    from jaffle_server.users import bootstrap
+
+    # World-readable inside volumes that only the containers needing them mount: the postgres
+    # image reads its files as its own uid (999 in the official image), the services as 1000.
+    if write_secret(pg_superuser, secrets.token_urlsafe(32), 0o444):
+        print(f"init: generated the Postgres superuser password ({pg_superuser})")
+    if write_secret(dagster_pg, secrets.token_urlsafe(32), 0o444):
+        print(f"init: generated the password of Dagster's Postgres role ({dagster_pg})")
+    auth_dir.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(auth_dir, APP_UID, APP_UID)
+        os.chmod(auth_dir, 0o700)
+    generated = bootstrap(auth_dir, admin_password)
+    if os.geteuid() == 0:
+        for path in auth_dir.iterdir():
+            os.chown(path, APP_UID, APP_UID)
+    if generated:
+        banner = "=" * 72
+        print(
+            f"{banner}\n"
+            f"  First start: the UI's first user is 'admin' with the generated password\n\n"
+            f"      {generated}\n\n"
+            f"  It is shown only this once. Add users with\n"
+            f"      docker compose exec webserver jaffle-users add NAME --role viewer\n"
+            f"{banner}",
+            flush=True,
+        )
+    print("init: secrets in place")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jaffle-secrets", description=__doc__)
+    parser.add_argument("command", choices=["init"])
+    parser.parse_args(argv)
+    admin_password = os.environ.pop("JAFFLE_ADMIN_PASSWORD", "") or None
+    init(PG_SUPERUSER_FILE, DAGSTER_PG_FILE, AUTH_DIR, admin_password)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
