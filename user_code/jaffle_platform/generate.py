@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from jaffle_platform.defs.ingest.loader import ORDER_STATUSES, PAYMENT_METHODS
+from jaffle_platform.defs.ingest.contract import ORDER_STATUSES, PAYMENT_METHODS
 
 FIRST_NAMES = (
     "Michael",
@@ -60,11 +60,15 @@ FIRST_NAMES = (
     "Gerald",
 )
 LAST_INITIALS = tuple(f"{c}." for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-STATUS_WEIGHTS = (0.10, 0.10, 0.65, 0.05, 0.10)  # placed, shipped, completed, pending, returned
-METHOD_WEIGHTS = (0.45, 0.20, 0.20, 0.15)  # credit_card, coupon, bank_transfer, gift_card
+# Shares in the contract's order (ORDER_STATUSES, PAYMENT_METHODS): mostly completed orders,
+# mostly card payments.
+STATUS_WEIGHTS = (0.10, 0.10, 0.65, 0.05, 0.10)
+METHOD_WEIGHTS = (0.45, 0.20, 0.20, 0.15)
 NEVER_ORDER_SHARE = 1 / 7
 SECOND_PAYMENT_SHARE = 0.15
 FIRST_DATE = np.datetime64("2018-01-01")
+# Seven years at most (to 2024-12-30): inside the contract's default date range for years to come.
+MAX_SPAN_DAYS = 7 * 365
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def generate(out: Path, customers: int, orders: int | None = None, seed: int = 4
     orders_per_customer_pool = customer_ids[rng.random(customers) >= NEVER_ORDER_SHARE]
     if orders_per_customer_pool.size == 0:
         orders_per_customer_pool = customer_ids[:1]
-    span_days = max(90, min(3650, orders // 10))
+    span_days = max(90, min(MAX_SPAN_DAYS, orders // 10))
     order_dates = FIRST_DATE + np.sort(rng.integers(0, span_days, orders)).astype("timedelta64[D]")
     orders_df = pd.DataFrame(
         {

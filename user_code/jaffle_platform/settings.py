@@ -6,6 +6,7 @@ test can set an env var and materialize without reloading anything.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -36,6 +37,62 @@ def raw_data_is_remote(uri: str | None = None) -> bool:
 def duckdb_path() -> Path:
     """The warehouse file shared by the loads, dbt and the chart."""
     return Path(_env("DUCKDB_PATH") or Path.cwd() / "data" / "warehouse.duckdb").resolve()
+
+
+# --- Load rules (data contract) ---
+# Bounds the raw loader enforces (docs/data-contract.md). Read at every load, so a changed
+# variable applies to the next run without a restart.
+
+
+def _env_number(name: str, default: float, kind: type[int] | type[float]) -> float:
+    value = _env(name)
+    try:
+        return kind(value) if value is not None else default
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number") from None
+
+
+def _env_date(name: str, default: dt.date) -> dt.date:
+    value = _env(name)
+    try:
+        return dt.date.fromisoformat(value) if value is not None else default
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def min_id() -> int:
+    """Smallest id (and foreign id) a raw row may carry."""
+    return int(_env_number("JAFFLE_MIN_ID", 1, int))
+
+
+def min_amount() -> int:
+    """Smallest payment amount, in cents."""
+    return int(_env_number("JAFFLE_MIN_AMOUNT", 0, int))
+
+
+def min_date() -> dt.date:
+    return _env_date("JAFFLE_MIN_DATE", dt.date(1900, 1, 1))
+
+
+def max_date() -> dt.date:
+    """Latest date a raw row may carry; by default one year after today."""
+    today = dt.date.today()
+    try:
+        default = today.replace(year=today.year + 1)
+    except ValueError:  # 29 February
+        default = today.replace(year=today.year + 1, day=28)
+    return _env_date("JAFFLE_MAX_DATE", default)
+
+
+def min_row_ratio() -> float:
+    """A file with fewer rows than this share of the current table is refused (0 disables)."""
+    ratio = _env_number("JAFFLE_MIN_ROW_RATIO", 0.5, float)
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"JAFFLE_MIN_ROW_RATIO={ratio} is not between 0 and 1")
+    return ratio
+
+
+# --- End of load rules ---
 
 
 def reports_dir() -> Path:

@@ -1,88 +1,56 @@
-"""Load one raw CSV into DuckDB: typed read, validation, atomic swap.
+"""Load one raw CSV into DuckDB: typed read, validation, atomic swap. The ingest's public API.
 
 Pure of Dagster so it can be unit-tested and benchmarked on its own. The whole load runs in one
 DuckDB transaction: the new rows go to a staging table, are validated, and only then replace the
-live table. Any failure rolls back, leaving the previous table exactly as it was.
+live table. Any failure rolls back, leaving the previous table exactly as it was. A file that
+breaks the contract raises RawDataError (do not retry: fix the file); a failure of the warehouse
+or the machine raises WarehouseError (retry once fixed).
 """
 
 from __future__ import annotations
 
-import csv
-import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-RAW_SCHEMA = "jaffle_shop"
+from jaffle_platform import settings
+from jaffle_platform.defs.ingest.contract import (
+    ORDER_STATUSES,
+    PAYMENT_METHODS,
+    RAW_SCHEMA,
+    RAW_TABLES,
+    RawDataError,
+    RawTable,
+    WarehouseError,
+)
+from jaffle_platform.defs.ingest.reading import (
+    NOT_AN_INTEGER,
+    bad_integer_row,
+    csv_problem,
+    is_refusal,
+    q,
+    read_csv_sql,
+    read_header,
+    refusal_for_bad_utf8,
+    typed_select,
+)
+from jaffle_platform.defs.ingest.validation import current_bounds, signed_columns, validate
 
-ORDER_STATUSES = ("placed", "shipped", "completed", "return_pending", "returned")
-PAYMENT_METHODS = ("credit_card", "coupon", "bank_transfer", "gift_card")
-
-
-@dataclass(frozen=True)
-class RawTable:
-    """What a raw file must look like: typed columns, a unique key, required values, enums."""
-
-    name: str
-    columns: dict[str, str]
-    not_null: tuple[str, ...]
-    key: str = "id"
-    accepted_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    description: str = ""
-
-    @property
-    def file_name(self) -> str:
-        return f"{self.name}.csv"
-
-
-RAW_TABLES: dict[str, RawTable] = {
-    t.name: t
-    for t in (
-        RawTable(
-            name="raw_customers",
-            columns={"id": "BIGINT", "first_name": "VARCHAR", "last_name": "VARCHAR"},
-            not_null=("id",),
-            description="Customers as exported by the shop: one row per customer.",
-        ),
-        RawTable(
-            name="raw_orders",
-            columns={
-                "id": "BIGINT",
-                "user_id": "BIGINT",
-                "order_date": "DATE",
-                "status": "VARCHAR",
-            },
-            not_null=("id", "user_id", "order_date", "status"),
-            accepted_values={"status": ORDER_STATUSES},
-            description="Orders as exported by the shop: one row per order.",
-        ),
-        RawTable(
-            name="raw_payments",
-            columns={
-                "id": "BIGINT",
-                "order_id": "BIGINT",
-                "payment_method": "VARCHAR",
-                "amount": "BIGINT",
-            },
-            not_null=("id", "order_id", "payment_method", "amount"),
-            accepted_values={"payment_method": PAYMENT_METHODS},
-            description="Payments as exported by the shop: one row per payment, amount in cents.",
-        ),
-    )
-}
-
-
-class RawDataError(Exception):
-    """A raw file was refused. The message names the table, the file, the problem and the line."""
-
-    def __init__(self, table: str, source: str, problem: str, line: int | None = None):
-        self.table = table
-        self.source = source
-        self.problem = problem
-        self.line = line
-        where = f"{source}, line {line}" if line is not None else source
-        super().__init__(f"{table}: refused {where}: {problem}. The previous table is unchanged.")
+__all__ = [
+    "ORDER_STATUSES",
+    "PAYMENT_METHODS",
+    "RAW_SCHEMA",
+    "RAW_TABLES",
+    "LoadResult",
+    "RawDataError",
+    "RawTable",
+    "WarehouseError",
+    "infrastructure_errors",
+    "load_raw_table",
+]
 
 
 @dataclass(frozen=True)
@@ -92,157 +60,19 @@ class LoadResult:
     preview: list[tuple]
 
 
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+@contextmanager
+def infrastructure_errors(table: str, source: str) -> Iterator[None]:
+    """Turn DuckDB, OS and memory failures inside the block into WarehouseError.
 
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def read_header(table: RawTable, csv_path: Path, source: str) -> list[str]:
-    """The file's column names, checked: present, not duplicated, every required column there."""
-    if not csv_path.is_file():
-        raise RawDataError(table.name, source, "file not found")
-    with csv_path.open(newline="", encoding="utf-8-sig") as f:
-        try:
-            header = next(csv.reader(f), None)
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise RawDataError(table.name, source, f"unreadable header: {exc}", 1) from exc
-        if header is None or not any(h.strip() for h in header):
-            raise RawDataError(table.name, source, "file is empty (no header row)", 1)
-        if f.readline() == "":
-            raise RawDataError(table.name, source, "header only, no data rows", 1)
-    header = [h.strip() for h in header]
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise RawDataError(table.name, source, f"duplicate column(s) {', '.join(dupes)}", 1)
-    missing = [c for c in table.columns if c not in header]
-    if missing:
-        raise RawDataError(
-            table.name,
-            source,
-            f"missing required column(s) {', '.join(missing)} (header is: {', '.join(header)})",
-            1,
-        )
-    return header
-
-
-def read_csv_sql(table: RawTable, csv_path: Path, header: list[str]) -> str:
-    """A DuckDB read_csv call with explicit types: no sniffing, strict row shape."""
-    # Columns the model does not know are kept as text only to keep the row shape strict.
-    types = {h: table.columns.get(h, "VARCHAR") for h in header}
-    columns = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in types.items()) + "}"
-    return (
-        f"read_csv({_sql_str(str(csv_path))}, header = true, auto_detect = false, "
-        f"delim = ',', quote = '\"', escape = '\"', columns = {columns}, "
-        "dateformat = '%Y-%m-%d', strict_mode = true, null_padding = false)"
-    )
-
-
-_LINE = re.compile(r"Line: (\d+)")
-
-
-def _duckdb_problem(exc: duckdb.Error) -> tuple[str, int | None]:
-    """DuckDB's CSV errors are long; keep the line number and the sentence that says what broke."""
-    text = str(exc)
-    match = _LINE.search(text)
-    line = int(match.group(1)) if match else None
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    detail = next(
-        (
-            ln
-            for ln in lines
-            if ln.startswith(("Error when converting", "Expected Number of Columns", "Value with"))
-        ),
-        None,
-    )
-    if detail is None:
-        detail = re.sub(r"^[A-Za-z ]+Error: ", "", lines[0]) if lines else text
-        detail = _LINE.sub("", detail).replace("CSV Error on", "").strip(" :")
-    cols = re.match(r"Expected Number of Columns: (\d+) Found: (\d+)", detail)
-    if cols:
-        detail = f"expected {cols.group(1)} columns, found {cols.group(2)}"
-    return detail.rstrip("."), line
-
-
-def _first_violation(
-    con: duckdb.DuckDBPyConnection, source_sql: str, condition: str
-) -> tuple[int, tuple]:
-    """Line number (header is line 1) and row of the first row matching `condition`."""
-    row = con.execute(
-        f"select line, * exclude (line) from "
-        f"(select row_number() over () + 1 as line, * from {source_sql}) where {condition} "
-        "order by line limit 1"
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), tuple(row[1:])
-
-
-def validate(
-    con: duckdb.DuckDBPyConnection, table: RawTable, staged: str, source_sql: str, source: str
-) -> int:
-    """Check the staged rows; raise RawDataError on the first rule broken; return the count."""
-    key = _q(table.key)
-    # Keys that strictly increase down the file are unique: a streaming lag() proves that in one
-    # pass with next to no memory, where count(distinct) hashes every key (+350 MiB at 10^7 rows).
-    # Only files with keys out of order pay for the exact count.
-    checks = ["count(*) as n", f"count(*) filter (where {key} <= _prev_key) as n_unordered"]
-    for col in table.not_null:
-        checks.append(f"count(*) filter (where {_q(col)} is null) as {_q('null_' + col)}")
-    for col, values in table.accepted_values.items():
-        allowed = ", ".join(_sql_str(v) for v in values)
-        checks.append(f"count(*) filter (where {_q(col)} not in ({allowed})) as {_q('bad_' + col)}")
-    cur = con.execute(
-        f"select {', '.join(checks)} from (select *, lag({key}) over () as _prev_key from {staged})"
-    )
-    names = [d[0] for d in cur.description]
-    stats: dict[str, int] = dict(zip(names, cur.fetchone() or (), strict=True))
-
-    for col in table.not_null:
-        if stats[f"null_{col}"]:
-            line, _ = _first_violation(con, source_sql, f"{_q(col)} is null")
-            raise RawDataError(
-                table.name,
-                source,
-                f"{col} is empty in {stats[f'null_{col}']} row(s); {col} is required",
-                line,
-            )
-    for col, values in table.accepted_values.items():
-        if stats[f"bad_{col}"]:
-            allowed = ", ".join(_sql_str(v) for v in values)
-            line, row = _first_violation(con, source_sql, f"{_q(col)} not in ({allowed})")
-            value = row[list(_header_names(con, source_sql)).index(col)]
-            raise RawDataError(
-                table.name,
-                source,
-                f"{col} {value!r} is not one of {', '.join(values)} ({stats[f'bad_{col}']} row(s))",
-                line,
-            )
-    if stats["n_unordered"]:
-        (n_keys,) = con.execute(f"select count(distinct {key}) from {staged}").fetchone() or (0,)
-        stats["n_keys"] = n_keys
-    else:
-        stats["n_keys"] = stats["n"]
-    if stats["n"] != stats["n_keys"]:
-        line, value, first = con.execute(
-            f"select line, {key}, min(line) over (partition by {key}) from "
-            f"(select row_number() over () + 1 as line, * from {source_sql}) "
-            f"qualify count(*) over (partition by {key}) > 1 and line > min(line) over "
-            f"(partition by {key}) order by line limit 1"
-        ).fetchone() or (None, None, None)
-        raise RawDataError(
-            table.name,
-            source,
-            f"{table.key} {value} is not unique: it is also on line {first} "
-            f"({stats['n'] - stats['n_keys']} duplicate row(s))",
-            line,
-        )
-    return int(stats["n"])
-
-
-def _header_names(con: duckdb.DuckDBPyConnection, source_sql: str) -> list[str]:
-    return [d[0] for d in con.execute(f"select * from {source_sql} limit 0").description]
+    Wrap the warehouse connection in it too: a DuckDB file locked by another process fails there.
+    """
+    try:
+        yield
+    except duckdb.Error as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise WarehouseError(table, source, first_line.rstrip(".!")) from exc
+    except (OSError, MemoryError) as exc:
+        raise WarehouseError(table, source, f"{type(exc).__name__}: {exc}") from exc
 
 
 def load_raw_table(
@@ -250,43 +80,115 @@ def load_raw_table(
     table: RawTable,
     csv_path: Path,
     source: str | None = None,
+    *,
+    allow_shrink: bool = False,
     preview_rows: int = 5,
 ) -> LoadResult:
-    """Replace RAW_SCHEMA.<table> with csv_path's rows, or raise RawDataError, changing nothing.
+    """Replace RAW_SCHEMA.<table> with csv_path's rows, or raise, changing nothing.
 
-    `source` is how the file is named in errors (its URL when it was downloaded).
+    `source` is how the file is named in errors (its URL when it was downloaded). A file with
+    fewer rows than JAFFLE_MIN_ROW_RATIO of the current table is refused unless `allow_shrink`.
     """
     source = source or str(csv_path)
     header = read_header(table, csv_path, source)
+    bounds = current_bounds(table)
+    min_ratio = settings.min_row_ratio()
+    signed = signed_columns(table, bounds)
     source_sql = read_csv_sql(table, csv_path, header)
-    target = f"{RAW_SCHEMA}.{_q(table.name)}"
-    staged = f"{RAW_SCHEMA}.{_q('_incoming_' + table.name)}"
-    select_cols = ", ".join(_q(c) for c in table.columns)
+    rows_sql = f"(select {typed_select(table, signed, strict=False)} from {source_sql})"
+    target = f"{RAW_SCHEMA}.{q(table.name)}"
+    staged = f"{RAW_SCHEMA}.{q('_incoming_' + table.name)}"
 
-    con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    con.execute("begin transaction")
-    try:
+    with infrastructure_errors(table.name, source):
+        con.execute(f"create schema if not exists {RAW_SCHEMA}")
+        con.execute("begin transaction")
         try:
-            con.execute(
-                f"create or replace table {staged} as select {select_cols} from {source_sql}"
-            )
-        except duckdb.Error as exc:
-            problem, line = _duckdb_problem(exc)
-            raise RawDataError(table.name, source, problem, line) from None
-        num_rows = validate(con, table, staged, source_sql, source)
-        con.execute(f"drop table if exists {target}")
-        con.execute(f"alter table {staged} rename to {_q(table.name)}")
-        con.execute("commit")
-    except BaseException:
+            previous = _row_count(con, table.name)
+            try:
+                con.execute(
+                    f"create or replace table {staged} as "
+                    f"select {typed_select(table, signed)} from {source_sql}"
+                )
+            except duckdb.Error as exc:
+                if not is_refusal(exc):
+                    raise
+                # The failed statement aborted the transaction; the lookups below read the file.
+                _rollback(con)
+                raise _refusal(con, table, csv_path, source, source_sql, signed, exc) from None
+            num_rows = validate(con, table, staged, rows_sql, source, bounds)
+            if previous and not allow_shrink and num_rows < min_ratio * previous:
+                raise RawDataError(
+                    table.name,
+                    source,
+                    f"the file ends with {num_rows} data row(s), fewer than {min_ratio:.0%} of "
+                    f"the {previous} rows in the current table (JAFFLE_MIN_ROW_RATIO); if the "
+                    "shrink is intended, load it with allow_shrink (run tag "
+                    "jaffle/allow_shrink=true)",
+                    num_rows + 1,
+                )
+            con.execute(f"drop table if exists {target}")
+            con.execute(f"alter table {staged} rename to {q(table.name)}")
+            result = _describe(con, table, target, num_rows, preview_rows)
+            con.execute("commit")
+        except BaseException:
+            _rollback(con)
+            raise
+    return result
+
+
+def _refusal(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    csv_path: Path,
+    source: str,
+    source_sql: str,
+    signed: set[str],
+    exc: duckdb.Error,
+) -> RawDataError:
+    """The refusal for a read that DuckDB rejected, with the real line and a plain reason."""
+    text = str(exc)
+    if "Invalid unicode" in text:
+        return refusal_for_bad_utf8(table, csv_path, source)
+    if "CSV Error on Line" not in text or NOT_AN_INTEGER in text:
+        bad = bad_integer_row(con, table, source_sql, signed)
+        if bad is not None:
+            line, problem = bad
+            return RawDataError(table.name, source, problem, line)
+    problem, line = csv_problem(exc)
+    return RawDataError(table.name, source, problem, line)
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    # Fails when already rolled back or when the connection is broken (a fatal error): either
+    # way nothing was committed, so the previous table stands.
+    with suppress(duckdb.Error):
         con.execute("rollback")
-        raise
-    cur = con.execute(f"select * from {target} order by {_q(table.key)} limit {preview_rows}")
+
+
+def _row_count(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+    """Rows in the current table, or None when there is no table yet."""
+    (exists,) = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = ? and table_name = ?",
+        [RAW_SCHEMA, name],
+    ).fetchone() or (0,)
+    if not exists:
+        return None
+    (rows,) = con.execute(f"select count(*) from {RAW_SCHEMA}.{q(name)}").fetchone() or (0,)
+    return int(rows)
+
+
+def _describe(
+    con: duckdb.DuckDBPyConnection, table: RawTable, target: str, num_rows: int, preview_rows: int
+) -> LoadResult:
+    cur = con.execute(f"select * from {target} order by {q(table.key)} limit {preview_rows}")
     preview = cur.fetchall()
     columns = [
         (name, str(dtype))
         for name, dtype in con.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
+            "where table_catalog = current_database() and table_schema = ? and table_name = ? "
+            "order by ordinal_position",
             [RAW_SCHEMA, table.name],
         ).fetchall()
     ]
