@@ -82,6 +82,9 @@ def _walk_ids(value: Any) -> Iterator[str]:
                 elif isinstance(item, list):
                     yield from (i for i in item if isinstance(i, str))
             else:
+                # The UI asks for `run { id }` (a Run's id is its run id), scripts for runId.
+                if key == "run" and isinstance(item, dict) and isinstance(item.get("id"), str):
+                    yield item["id"]
                 yield from _walk_ids(item)
     elif isinstance(value, list):
         for item in value:

@@ -256,6 +256,19 @@ def test_operator_launches_terminates_and_toggles_schedules(
     assert stopped["data"]["stopRunningSchedule"]["scheduleState"]["status"] == "STOPPED"
     assert schedule_status(stack.instance) == InstigatorStatus.STOPPED
 
+    # The UI's own launch mutation names the run `run { id }`.
+    ui_launch = """mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
+      launchPipelineExecution(executionParams: $executionParams) {
+        ... on LaunchRunSuccess { run { id pipelineName } }
+      }
+    }"""
+    ui_response = gql(client, ui_launch, {"executionParams": {"selector": JOB}}, auth=OPERATOR)
+    ui_run_id = ui_response.json()["data"]["launchPipelineExecution"]["run"]["id"]
+    assert (
+        "audit user=otto role=operator mutation=launchPipelineExecution outcome=allowed "
+        f"run_id={ui_run_id}"
+    ) in caplog.text
+
     terminated = gql(client, TERMINATE, {"runId": run_id}, auth=OPERATOR)
     assert terminated.json()["data"]["terminateRun"]["__typename"] == "TerminateRunSuccess"
     assert f"mutation=terminateRun outcome=allowed run_id={run_id}" in caplog.text

@@ -63,6 +63,8 @@ def test_run_ids_from_variables_and_response() -> None:
     variables = {"runIds": ["a", "b"], "other": {"runId": "c"}}
     response = {"launchRun": {"run": {"runId": "d"}}, "x": [{"backfillId": "e"}]}
     assert run_ids(variables, response, None) == ["a", "b", "c", "d", "e"]
+    ui_response = {"launchPipelineExecution": {"run": {"id": "f", "pipelineName": "j"}}}
+    assert run_ids({"executionParams": {}}, ui_response) == ["f"]
 
 
 @pytest.mark.parametrize(
