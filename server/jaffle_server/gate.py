@@ -101,6 +101,7 @@ def safe_next(value: str | None) -> str:
         or "\\" in value
         or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
         or len(value) > 2048
+        or value.split("?", 1)[0] in ("/login", "/logout")
     ):
         return "/"
     return value

@@ -93,6 +93,7 @@ def test_host_name(header: str | None, expected: str | None) -> None:
         ("/\\evil.example", "/"),
         ("https://evil.example", "/"),
         ("/a\r\nSet-Cookie: x", "/"),
+        ("/login?next=/login", "/"),
     ],
 )
 def test_safe_next(value: str | None, expected: str) -> None:
