@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+from jaffle_platform.defs.ingest.contract import PAYMENT_METHODS
+
 
 def read(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
@@ -39,7 +41,7 @@ def expected_customers(raw_dir: Path) -> dict[int, tuple]:
 
 def expected_order_amounts(raw_dir: Path) -> dict[int, dict[str, Decimal]]:
     """order_id -> amount per payment method and in total, in dollars."""
-    methods = ("credit_card", "coupon", "bank_transfer", "gift_card")
+    methods = PAYMENT_METHODS
     result = {
         int(o["id"]): {m: Decimal(0) for m in (*methods, "amount")}
         for o in read(raw_dir / "raw_orders.csv")

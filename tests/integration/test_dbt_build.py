@@ -10,6 +10,7 @@ import subprocess
 import duckdb
 
 from jaffle_platform import settings
+from jaffle_platform.defs.ingest.contract import ORDER_STATUSES, PAYMENT_METHODS
 from jaffle_platform.defs.ingest.loader import RAW_TABLES, load_raw_table
 
 
@@ -41,3 +42,13 @@ def test_dbt_build_runs_models_data_tests_and_unit_tests(workspace, tmp_path):
     assert len(by_type["unit_test"]) >= 2
     assert len(by_type["test"]) >= 10
     assert {s for statuses in by_type.values() for s in statuses} <= {"success", "pass"}
+
+    # The accepted_values tests compiled from the contract's vars list exactly its values.
+    compiled = {
+        p.name: p.read_text() for p in (project / "target" / "compiled").rglob("accepted_values_*")
+    }
+    assert len(compiled) == 3
+    for name, sql in compiled.items():
+        values = ORDER_STATUSES if "status" in name else PAYMENT_METHODS
+        listed = sql[sql.rindex("not in (") :]
+        assert listed.split(")")[0].split("(")[1].strip() == ",".join(f"'{v}'" for v in values)
