@@ -266,3 +266,31 @@ def test_a_refused_download_fails_once_without_retry(workspace, instance, monkey
     (failure,) = _events(result, "STEP_FAILURE")
     message = failure.event_specific_data.error.message  # type: ignore[union-attr]
     assert "http://webserver:3000/graphql" in message and "another origin" in message
+
+
+def test_a_warehouse_locked_by_another_process_is_retried(workspace, instance):
+    import sys
+
+    assert materialize(instance, "raw_customers").success
+    # Another process holds DuckDB's write lock for 3 s; the retry comes after 5 s.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time\n"
+            f"con = duckdb.connect({str(workspace.duckdb_path)!r})\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(3)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = materialize(instance, "raw_customers", raise_on_error=False)
+    finally:
+        holder.wait(timeout=30)
+    assert result.success
+    (retry,) = _events(result, "STEP_UP_FOR_RETRY")
+    cause = retry.event_specific_data.error.to_string()  # type: ignore[union-attr]
+    assert "raw_customers" in cause and "lock" in cause.lower()

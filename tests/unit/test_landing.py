@@ -172,3 +172,20 @@ def test_allow_shrink_from_config_or_tag_reaches_the_loader(
     assert result.success
     assert seen == [expected]
     assert meta["raw_customers"]["allow_shrink"].value is expected
+
+
+def test_a_shrunk_file_is_refused_once_and_loads_with_the_allow_shrink_tag(workspace):
+    config = {}
+    assert run(config, ["raw_customers"])[0].success
+    lines = (settings.SAMPLE_DATA_DIR / "raw_customers.csv").read_text().splitlines()
+    (workspace.raw_dir / "raw_customers.csv").write_text("\n".join(lines[:11]) + "\n")
+
+    refused, _ = run(config, ["raw_customers"])
+    assert not refused.success
+    assert not events(refused, "STEP_UP_FOR_RETRY"), "a refused file is not retried"
+    assert "allow_shrink" in events(refused, "STEP_FAILURE")[0].event_specific_data.error.message
+    assert rows(workspace, "raw_customers") == 100
+
+    allowed, _ = run(config, ["raw_customers"], {"jaffle/allow_shrink": "true"})
+    assert allowed.success
+    assert rows(workspace, "raw_customers") == 10

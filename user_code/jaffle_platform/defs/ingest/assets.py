@@ -14,20 +14,10 @@ from jaffle_platform.defs.ingest.loader import (
     RAW_TABLES,
     RawDataError,
     RawTable,
+    WarehouseError,
+    infrastructure_errors,
     load_raw_table,
 )
-
-# TEMPORARY until the loader rewrite (WarehouseError, allow_shrink) lands.
-try:
-    from jaffle_platform.defs.ingest.loader import WarehouseError  # type: ignore[attr-defined]
-except ImportError:
-
-    class WarehouseError(Exception):  # type: ignore[no-redef]
-        table: str
-        source: str
-        problem: str
-
-
 from jaffle_platform.defs.ingest.sources import (
     DownloadError,
     LandingFileChanged,
@@ -110,10 +100,11 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
         try:
             with (
                 raw_file(table, config) as (path, source, extra),
+                # A warehouse file locked by another process fails here, before the loader.
+                infrastructure_errors(table.name, source),
                 warehouse.connect() as con,
             ):
-                kwargs = {"allow_shrink": True} if shrink else {}
-                result = load_raw_table(con, table, path, source, **kwargs)
+                result = load_raw_table(con, table, path, source, allow_shrink=shrink)
         except RawDataError as exc:
             raise dg.Failure(
                 description=str(exc),
