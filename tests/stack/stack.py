@@ -285,6 +285,19 @@ class Stack:
         return schedule
 
     # --- the warehouse --------------------------------------------------------------------
+    def warehouse_query(self, sql: str) -> list[list[Any]]:
+        """Rows of one query on the warehouse, read-only, in a throwaway container (as text)."""
+        script = (
+            "import duckdb, json, sys\n"
+            "con = duckdb.connect('/w/warehouse.duckdb', read_only=True)\n"
+            "print(json.dumps(con.execute(sys.argv[1]).fetchall(), default=str))\n"
+        )
+        out = docker(
+            "run", "--rm", "--network", "none", "-v", "jaffle_warehouse:/w:ro",
+            self.user_code_image(), "python", "-c", script, sql,
+        )  # fmt: skip
+        return json.loads(out)
+
     def warehouse_counts(self, tables: list[str]) -> dict[str, int]:
         """Row counts read from the warehouse volume, read-only, in a throwaway container."""
         script = (
@@ -318,17 +331,23 @@ class ObservedRun:
     seconds: float
     containers_seen: set[str] = field(default_factory=set)
     containers_after: list[str] = field(default_factory=list)
+    # `docker inspect` of each run container, taken while it ran.
+    inspected: list[dict] = field(default_factory=list)
 
 
 def observe_run(stack: Stack, run_id: str, timeout: float = 300) -> ObservedRun:
     """Wait for the run to finish while watching for its container, then for it to go away."""
     started = time.monotonic()
     seen: set[str] = set()
+    inspected: list[dict] = []
     done = threading.Event()
 
     def watch() -> None:
         while not done.is_set():
-            seen.update(stack.run_containers(run_id))
+            for container in set(stack.run_containers(run_id)) - seen:
+                seen.add(container)
+                with contextlib.suppress(subprocess.CalledProcessError, IndexError):
+                    inspected.append(stack.inspect(container))
             time.sleep(0.5)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -342,7 +361,7 @@ def observe_run(stack: Stack, run_id: str, timeout: float = 300) -> ObservedRun:
     # auto_remove: the engine deletes the container once its process has exited.
     with contextlib.suppress(AssertionError):
         poll("run container removed", lambda: not stack.run_containers(run_id), 60, 1)
-    return ObservedRun(run_id, run, seconds, seen, stack.run_containers(run_id))
+    return ObservedRun(run_id, run, seconds, seen, stack.run_containers(run_id), inspected)
 
 
 @dataclass

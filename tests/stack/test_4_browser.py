@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.stack.stack import ARTIFACTS, REPORTS_URL, WEBSERVER_URL, ObservedRun
+from tests.stack.stack import ARTIFACTS, REPORTS_URL, WEBSERVER_URL, ObservedRun, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -47,12 +47,24 @@ def page(browser: Browser) -> Iterator[Page]:
     page.close()
 
 
-def test_asset_graph_shows_every_asset(page: Page, materialized: ObservedRun) -> None:
+def test_login_then_asset_graph_shows_every_asset(
+    page: Page, stack: Stack, materialized: ObservedRun
+) -> None:
+    # Any page of the UI sends a browser without a session to the login form, then back.
+    page.goto(f"{WEBSERVER_URL}/asset-groups", wait_until="load")
+    assert "/login" in page.url
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "login.png"))
+    assert stack.admin is not None
+    page.fill("input[name=username]", stack.admin[0])
+    page.fill("input[name=password]", stack.admin[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{WEBSERVER_URL}/asset-groups*", timeout=30_000)
     # Global asset lineage; its groups start collapsed, the graph's settings menu expands them.
     # The community dialog of a first visit covers the page whenever it shows up: skip it.
     skip = page.get_by_role("button", name="Skip")
     page.add_locator_handler(skip, lambda: skip.click())
-    page.goto(f"{WEBSERVER_URL}/asset-groups", wait_until="networkidle")
+    page.wait_for_load_state("networkidle")
     page.get_by_role("button", name="settings", exact=True).click()
     page.get_by_role("menuitem", name="Expand all groups").click()
     page.keyboard.press("Escape")

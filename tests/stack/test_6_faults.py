@@ -71,11 +71,16 @@ def test_code_server_down_is_reported_then_reloads_by_itself(stack: Stack) -> No
     stack.wait_healthy()
 
 
-def test_three_concurrent_runs_all_succeed(stack: Stack) -> None:
+def test_three_concurrent_runs_all_succeed_one_after_another(stack: Stack) -> None:
     stack.wait_idle()
     run_ids = [stack.launch_all_assets() for _ in range(3)]
     runs = [stack.wait_run(run_id, 480) for run_id in run_ids]
     assert [r["status"] for r in runs] == ["SUCCESS"] * 3
+    # The `duckdb` pool at run granularity: a run starts only once the previous one has ended,
+    # so no two refreshes interleave their steps on the warehouse.
+    spans = sorted((r["startTime"], r["endTime"]) for r in runs)
+    for (_, earlier_end), (later_start, _) in zip(spans, spans[1:], strict=False):
+        assert later_start >= earlier_end, f"runs overlapped: {spans}"
     stack.wait_idle()
     counts = stack.warehouse_counts(["customers", "orders"])
     assert counts == {"customers": csv_rows("raw_customers"), "orders": csv_rows("raw_orders")}

@@ -55,10 +55,9 @@ def test_every_warehouse_asset_shares_the_duckdb_pool():
 
 
 def test_dbt_version_known_without_running_dbt_matches_the_executable():
-    from jaffle_platform.resources import DbtCli
+    from jaffle_platform.definitions import dbt_cli as dbt
 
-    dbt = (defs.resources or {})["dbt"]
-    assert isinstance(dbt, DbtCli)
+    assert isinstance((defs.resources or {})["dbt"], dg.ResourceDefinition)
     out = subprocess.run(
         [dbt.dbt_executable, "--version"], capture_output=True, text=True, check=True
     ).stdout

@@ -13,7 +13,6 @@ from jaffle_platform.defs.schedules import build_daily_refresh_schedule, refresh
 from jaffle_platform.resources import DbtCli, DuckDBWarehouse, dbt_executable
 
 
-
 def locked(resource: dg.ConfigurableResource, description: str) -> dg.ResourceDefinition:
     """The resource as built here, with no config schema: a launch whose run config tries to
     change it (dbt's executable or flags, the project dir, the warehouse path) is refused."""
@@ -23,6 +22,9 @@ def locked(resource: dg.ConfigurableResource, description: str) -> dg.ResourceDe
     )
 
 
+# DbtCliResource.__init__ (inherited) takes a DbtProject; pyright sees only the field type.
+dbt_cli = DbtCli(project_dir=jaffle_dbt_project, dbt_executable=dbt_executable())  # type: ignore[arg-type]
+
 defs = dg.Definitions(
     assets=[*raw_assets, jaffle_shop_dbt_assets, order_count_chart],
     jobs=[refresh_all_job],
@@ -30,14 +32,7 @@ defs = dg.Definitions(
     sensors=[raw_files_sensor],
     resources={
         "warehouse": locked(DuckDBWarehouse(), "The DuckDB warehouse file (DUCKDB_PATH)."),
-        "dbt": locked(
-            # DbtCliResource.__init__ (inherited) takes a DbtProject; pyright sees the field type.
-            DbtCli(
-                project_dir=jaffle_dbt_project,  # type: ignore[arg-type]
-                dbt_executable=dbt_executable(),
-            ),
-            "The dbt CLI on the jaffle shop project.",
-        ),
+        "dbt": locked(dbt_cli, "The dbt CLI on the jaffle shop project."),
     },
     # One process runs every step: a step process per asset would re-import dbt each time
     # (about 5 s a step), which dominated the tutorial's run time.

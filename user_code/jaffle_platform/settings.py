@@ -29,6 +29,11 @@ def raw_data_uri() -> str:
     return _env("RAW_DATA_URI") or str(SAMPLE_DATA_DIR)
 
 
+def raw_data_uri_configured() -> bool:
+    """True when RAW_DATA_URI is set: it then wins over files in the landing folder."""
+    return _env("RAW_DATA_URI") is not None
+
+
 def raw_data_is_remote(uri: str | None = None) -> bool:
     uri = uri if uri is not None else raw_data_uri()
     return uri.startswith(("http://", "https://"))

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Dagster reads the config and resource parameter
 # annotations at definition time.
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from jaffle_platform import settings
 from jaffle_platform.defs.ingest.loader import (
     RAW_TABLES,
     RawDataError,
@@ -55,11 +57,18 @@ def _preview_markdown(columns: list[tuple[str, str]], rows: list[tuple]) -> str:
 @contextmanager
 def raw_file(table: RawTable, config: RawLoadConfig) -> Iterator[tuple[Path, str, dict]]:
     """Yield (local path to load, how to name it, extra metadata): a private copy of the landed
-    file the sensor saw, or the file from RAW_DATA_URI."""
+    file the sensor saw; else, for other runs, the file from RAW_DATA_URI when it is set, or the
+    table's file in the landing folder when there is one (so the daily refresh reloads what was
+    landed rather than the sample data), or the sample data."""
     if not config.from_landing:
-        with fetch_raw_file(table.name, table.file_name) as (path, source):
-            yield path, source, {}
-        return
+        landed = _landed_version(table)
+        if landed is None:
+            with fetch_raw_file(table.name, table.file_name) as (path, source):
+                yield path, source, {}
+            return
+        config = config.model_copy(
+            update={"expected_size": landed[0], "expected_mtime_ns": landed[1]}
+        )
     if config.expected_size is None or config.expected_mtime_ns is None:
         raise dg.Failure(
             description=f"{table.name}: from_landing needs expected_size and expected_mtime_ns",
@@ -74,6 +83,18 @@ def raw_file(table: RawTable, config: RawLoadConfig) -> Iterator[tuple[Path, str
         yield copy, source, {"sha256": sha256, "size_bytes": config.expected_size}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _landed_version(table: RawTable) -> tuple[int, int] | None:
+    """(size, mtime_ns) of the table's regular file in the landing folder, unless RAW_DATA_URI
+    is set (it then wins) or there is none."""
+    if settings.raw_data_uri_configured():
+        return None
+    try:
+        st = (settings.landing_dir() / table.file_name).lstat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
 def allow_shrink(context: dg.AssetExecutionContext, config: RawLoadConfig) -> bool:

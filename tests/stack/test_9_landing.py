@@ -1,0 +1,94 @@
+"""The landing folder in the stack (issue 7): files copied into JAFFLE_LANDING_DIR are loaded by
+the sensor in one run; a bad file gives exactly one failed run and leaves the marts as they were.
+"""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from jaffle_platform.generate import generate
+from tests.integration.expected import expected_customers
+from tests.stack.stack import ObservedRun, Stack, poll
+
+pytestmark = pytest.mark.stack
+
+SENSOR_TAG = {"trigger": "landing"}
+MART_SUMS = (
+    "select count(*), sum(number_of_orders), sum(customer_lifetime_value) from main.customers"
+)
+
+
+def landing(stack: Stack) -> Path:
+    return Path(stack.env["JAFFLE_LANDING_DIR"])
+
+
+def drop(src: Path, dest_dir: Path) -> None:
+    """The documented safe protocol: write NAME.part, then rename it."""
+    part = dest_dir / f"{src.name}.part"
+    shutil.copyfile(src, part)
+    part.rename(dest_dir / src.name)
+
+
+def sensor_runs(stack: Stack) -> list[dict]:
+    return stack.runs(tags=SENSOR_TAG)
+
+
+def mart_sums(stack: Stack) -> tuple[int, int, Decimal]:
+    ((n, orders, value),) = stack.warehouse_query(MART_SUMS)
+    return int(n), int(orders), Decimal(value)
+
+
+def expected_sums(raw_dir: Path) -> tuple[int, int, Decimal]:
+    customers = expected_customers(raw_dir)
+    return (
+        len(customers),
+        sum(c[2] for c in customers.values()),
+        sum((c[3] for c in customers.values()), Decimal(0)),
+    )
+
+
+def test_files_dropped_in_landing_are_loaded_in_one_run(
+    stack: Stack, materialized: ObservedRun, tmp_path: Path
+) -> None:
+    stack.wait_idle()
+    before = len(sensor_runs(stack))
+    generate(tmp_path, customers=37, orders=81, seed=5)
+    for name in ("raw_customers.csv", "raw_orders.csv", "raw_payments.csv"):
+        drop(tmp_path / name, landing(stack))
+    runs = poll("a sensor run", lambda: sensor_runs(stack)[: -before or None], 120)
+    run = stack.wait_run(runs[0]["runId"], 300)
+    assert run["status"] == "SUCCESS"
+    stack.wait_idle()
+    assert len(sensor_runs(stack)) == before + 1, "the three files gave more than one run"
+    assert mart_sums(stack) == expected_sums(tmp_path)
+
+
+def test_bad_file_in_landing_fails_once_and_keeps_the_marts(
+    stack: Stack, materialized: ObservedRun, tmp_path: Path
+) -> None:
+    stack.wait_idle()
+    marts_before = mart_sums(stack)
+    before = {r["runId"] for r in stack.runs()}
+    good = landing(stack) / "raw_orders.csv"
+    lines = good.read_text().splitlines()
+    # One order with a status the data contract does not know.
+    header, first = lines[0], lines[1].rsplit(",", 1)[0] + ",teleported"
+    bad = tmp_path / "raw_orders.csv"
+    bad.write_text("\n".join([header, first, *lines[2:]]) + "\n")
+    drop(bad, landing(stack))
+
+    new = poll(
+        "a sensor run for the bad file",
+        lambda: [r for r in sensor_runs(stack) if r["runId"] not in before],
+        120,
+    )
+    failed = stack.wait_run(new[0]["runId"], 300)
+    assert failed["status"] == "FAILURE"
+    stack.wait_idle()
+    after = [r for r in stack.runs() if r["runId"] not in before]
+    assert [r["runId"] for r in after] == [failed["runId"]], "a refused file was retried"
+    assert mart_sums(stack) == marts_before
