@@ -189,3 +189,22 @@ def test_a_shrunk_file_is_refused_once_and_loads_with_the_allow_shrink_tag(works
     allowed, _ = run(config, ["raw_customers"], {"jaffle/allow_shrink": "true"})
     assert allowed.success
     assert rows(workspace, "raw_customers") == 10
+
+
+def test_a_scheduled_load_takes_the_landed_file_unless_raw_data_uri_is_set(
+    workspace, landing_dir, monkeypatch
+):
+    """The daily refresh must not replace what was landed with the sample data."""
+    lines = (settings.SAMPLE_DATA_DIR / "raw_customers.csv").read_text().splitlines()
+    (landing_dir / "raw_customers.csv").write_text("\n".join(lines[:61]) + "\n")  # 60 rows
+    monkeypatch.delenv("RAW_DATA_URI")
+    result, meta = run({}, ["raw_customers"])
+    assert result.success
+    assert rows(workspace, "raw_customers") == 60
+    assert str(meta["raw_customers"]["source"].value) == str(landing_dir / "raw_customers.csv")
+
+    # RAW_DATA_URI, when set, wins over the landing folder.
+    monkeypatch.setenv("RAW_DATA_URI", str(settings.SAMPLE_DATA_DIR))
+    result, _ = run({}, ["raw_customers"])
+    assert result.success
+    assert rows(workspace, "raw_customers") == len(lines) - 1
