@@ -12,9 +12,14 @@ from pathlib import Path
 
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.types import Scope
 
-from jaffle_server.users import User, load_users, verify_password
+from jaffle_server.audit import audit_login
+from jaffle_server.user_store import User, load_users, verify_password
 
+COOKIE_NAME = "jaffle_session"
 _CACHE_LIMIT = 1024
 
 
@@ -113,3 +118,21 @@ class Authenticator:
         if user is None or not hmac.compare_digest(user.fingerprint, fingerprint):
             return None
         return user
+
+    async def identify(self, scope: Scope, headers: Headers) -> User | None:
+        """The user a request's Basic credentials or session cookie name, or None.
+
+        A bad Authorization header is not rescued by a cookie."""
+        authorization = headers.get("authorization")
+        if authorization is not None:
+            credentials = parse_basic(authorization)
+            if credentials is None:
+                return None
+            user, fresh = await self.check_password(*credentials)
+            if fresh:  # once per credentials, not on every API call
+                audit_login(credentials[0], "basic", "success" if user else "failed", scope)
+            return user
+        token = cookie_parser(headers.get("cookie", "")).get(COOKIE_NAME)
+        if token:
+            return self.check_session(token)
+        return None

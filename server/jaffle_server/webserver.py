@@ -23,8 +23,9 @@ from dagster_webserver.cli import (
 )
 from dagster_webserver.version import __version__
 
+from jaffle_server.audit import audit_log
 from jaffle_server.context import create_dagster_app
-from jaffle_server.gate import HEALTH_PATH, GateSettings, audit_log, create_gate
+from jaffle_server.gate import HEALTH_PATH, GateSettings, create_gate
 
 logger = logging.getLogger("jaffle.webserver")
 
