@@ -56,7 +56,8 @@ def test_files_dropped_in_landing_are_loaded_in_one_run(
 ) -> None:
     stack.wait_idle()
     before = len(sensor_runs(stack))
-    generate(tmp_path, customers=37, orders=81, seed=5)
+    # More rows than the sample data already loaded: a smaller file would be refused as a shrink.
+    generate(tmp_path, customers=130, orders=170, seed=5)
     for name in ("raw_customers.csv", "raw_orders.csv", "raw_payments.csv"):
         drop(tmp_path / name, landing(stack))
     runs = poll("a sensor run", lambda: sensor_runs(stack)[: -before or None], 120)
