@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from jaffle_platform import settings
+from jaffle_platform.defs.ingest.landed import LandingFileChanged, copy_landed_file
 from jaffle_platform.defs.ingest.loader import (
     RAW_TABLES,
     RawDataError,
@@ -20,12 +21,7 @@ from jaffle_platform.defs.ingest.loader import (
     infrastructure_errors,
     load_raw_table,
 )
-from jaffle_platform.defs.ingest.sources import (
-    DownloadError,
-    LandingFileChanged,
-    copy_landed_file,
-    fetch_raw_file,
-)
+from jaffle_platform.defs.ingest.sources import DownloadError, fetch_raw_file
 from jaffle_platform.resources import DUCKDB_POOL, DuckDBWarehouse
 
 # A run tag that lets every load in the run replace a table with fewer rows than it holds.

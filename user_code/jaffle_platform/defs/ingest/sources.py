@@ -6,17 +6,11 @@ Content-Length, redirects followed only within the same origin, certificates alw
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import hashlib
 import http.client
-import os
 import shutil
 import socket
 import ssl
-import stat
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +18,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from jaffle_platform import settings
+from jaffle_platform.defs.ingest.deadline import Watchdog, remaining
 
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 1024 * 1024
@@ -106,45 +101,6 @@ def download(
         raise DownloadError(table, url, f"network error: {exc!r}", retryable=True) from None
 
 
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    return left
-
-
-class _Watchdog:
-    """Shuts the socket down at the deadline, which ends any read blocked on it.
-
-    A socket timeout alone bounds each recv, not their sum: a server sending a byte a second
-    (headers or body) would never trip it.
-    """
-
-    def __init__(self, sock: socket.socket, deadline: float):
-        self.fired = threading.Event()
-        self._sock = sock
-        self._timer = threading.Timer(_remaining(deadline), self._cut)
-        self._timer.daemon = True
-
-    def _cut(self) -> None:
-        self.fired.set()
-        # The plain socket's shutdown: SSLSocket.shutdown would also drop its TLS state under
-        # the reading thread's feet.
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
-
-    def check(self) -> None:
-        if self.fired.is_set():
-            raise TimeoutError
-
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-
-
 def _download_once(
     table: str, url: str, current: str, dest: Path, max_bytes: int, deadline: float
 ) -> str | None:
@@ -154,14 +110,14 @@ def _download_once(
         raise DownloadError(table, url, f"not an http(s) URL: {current}", retryable=False)
     if parts.scheme == "https":
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=_remaining(deadline), context=_tls_context()
+            parts.hostname, parts.port, timeout=remaining(deadline), context=_tls_context()
         )
     else:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=_remaining(deadline))
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=remaining(deadline))
     try:
         conn.connect()
         assert isinstance(conn.sock, socket.socket)
-        with _Watchdog(conn.sock, deadline) as watchdog:
+        with Watchdog(conn.sock, deadline) as watchdog:
             try:
                 return _exchange(table, url, parts, conn, dest, max_bytes, watchdog)
             except (OSError, http.client.HTTPException):
@@ -178,7 +134,7 @@ def _exchange(
     conn: http.client.HTTPConnection,
     dest: Path,
     max_bytes: int,
-    watchdog: _Watchdog,
+    watchdog: Watchdog,
 ) -> str | None:
     path = parts.path or "/"
     if parts.query:
@@ -262,64 +218,3 @@ def fetch_raw_file(
         yield local, location
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-class LandingFileChanged(Exception):
-    """The landed file is not the version the sensor saw (rewritten, replaced or removed)."""
-
-    def __init__(self, table: str, source: str, problem: str):
-        self.table = table
-        self.source = source
-        self.problem = problem
-        super().__init__(
-            f"{table}: {source} changed since the sensor saw it ({problem}); not loaded. "
-            "It will be picked up again once it stays unchanged."
-        )
-
-
-def copy_landed_file(
-    table: str, file_name: str, expected_size: int, expected_mtime_ns: int, dest: Path
-) -> tuple[str, str]:
-    """Copy LANDING_DIR/file_name to dest if it is still the version the sensor saw.
-
-    Returns (source, sha256 of the copy). The name is always the table's fixed file name, never a
-    path from run config, and a symlink is refused, so config cannot make a run read other files.
-    """
-    source_path = settings.landing_dir() / file_name
-    source = str(source_path)
-    expected = (expected_size, expected_mtime_ns)
-    try:
-        fd = os.open(source_path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise LandingFileChanged(table, source, "it is gone") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise LandingFileChanged(table, source, "it is now a symlink") from None
-        raise
-    digest = hashlib.sha256()
-    copied = 0
-    with os.fdopen(fd, "rb") as src:
-        before = os.fstat(src.fileno())
-        if not stat.S_ISREG(before.st_mode):
-            raise LandingFileChanged(table, source, "it is not a regular file")
-        if (before.st_size, before.st_mtime_ns) != expected:
-            raise LandingFileChanged(
-                table,
-                source,
-                f"{_sig(before.st_size, before.st_mtime_ns)}, sensor saw {_sig(*expected)}",
-            )
-        with dest.open("wb") as out:
-            while chunk := src.read(CHUNK_BYTES):
-                digest.update(chunk)
-                out.write(chunk)
-                copied += len(chunk)
-        after = os.fstat(src.fileno())
-    if (after.st_size, after.st_mtime_ns) != expected or copied != expected_size:
-        raise LandingFileChanged(
-            table, source, f"written to while being copied ({copied} bytes read)"
-        )
-    return source, digest.hexdigest()
-
-
-def _sig(size: int, mtime_ns: int) -> str:
-    return f"size={size} mtime_ns={mtime_ns}"
