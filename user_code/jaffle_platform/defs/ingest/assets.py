@@ -97,6 +97,26 @@ def allow_shrink(context: dg.AssetExecutionContext, config: RawLoadConfig) -> bo
     return config.allow_shrink or context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
 
 
+LoadProblem = RawDataError | LandingFileChanged | DownloadError | WarehouseError
+
+
+def load_failure(exc: LoadProblem) -> dg.Failure:
+    """The step's failure, with file, problem and line as metadata. Retried (by the asset's
+    retry policy) only when asking again may help: an infrastructure failure or a network error,
+    never a refused file, a landed file that changed, or a download refusal (size cap, foreign
+    redirect, 404)."""
+    retryable = isinstance(exc, WarehouseError) or (
+        isinstance(exc, DownloadError) and exc.retryable
+    )
+    metadata: dict[str, str | int] = {
+        "url" if isinstance(exc, DownloadError) else "file": exc.source,
+        "problem": exc.problem,
+    }
+    if isinstance(exc, RawDataError):
+        metadata["line"] = exc.line if exc.line is not None else "-"
+    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=retryable)
+
+
 def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
     @dg.asset(
         name=table.name,
@@ -122,35 +142,8 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
                 warehouse.connect() as con,
             ):
                 result = load_raw_table(con, table, path, source, allow_shrink=shrink)
-        except RawDataError as exc:
-            raise dg.Failure(
-                description=str(exc),
-                metadata={
-                    "file": exc.source,
-                    "problem": exc.problem,
-                    "line": exc.line if exc.line is not None else "-",
-                },
-                allow_retries=False,
-            ) from None
-        except LandingFileChanged as exc:
-            raise dg.Failure(
-                description=str(exc),
-                metadata={"file": exc.source, "problem": exc.problem},
-                allow_retries=False,
-            ) from None
-        except DownloadError as exc:
-            # Network trouble is retried; a refusal (size cap, foreign redirect, 404) is not.
-            raise dg.Failure(
-                description=str(exc),
-                metadata={"url": exc.source, "problem": exc.problem},
-                allow_retries=exc.retryable,
-            ) from None
-        except WarehouseError as exc:
-            raise dg.Failure(
-                description=str(exc),
-                metadata={"file": exc.source, "problem": exc.problem},
-                allow_retries=True,
-            ) from exc
+        except (RawDataError, LandingFileChanged, DownloadError, WarehouseError) as exc:
+            raise load_failure(exc) from None
         context.log.info(f"loaded {result.num_rows} rows from {source}")
         return dg.MaterializeResult(
             metadata={
