@@ -14,7 +14,7 @@ import pytest
 from jaffle_platform import settings
 from jaffle_platform.definitions import defs
 from jaffle_platform.defs.ingest import sensor as landing
-from jaffle_platform.defs.schedules import build_daily_refresh_schedule
+from jaffle_platform.defs.refresh.schedules import build_daily_refresh_schedule
 
 RAW = ("raw_customers", "raw_orders", "raw_payments")
 

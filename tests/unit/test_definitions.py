@@ -55,7 +55,7 @@ def test_every_warehouse_asset_shares_the_duckdb_pool():
 
 
 def test_dbt_version_known_without_running_dbt_matches_the_executable():
-    from jaffle_platform.definitions import dbt_cli as dbt
+    from jaffle_platform.defs.dbt.resources import dbt_cli as dbt
 
     assert isinstance((defs.resources or {})["dbt"], dg.ResourceDefinition)
     out = subprocess.run(

@@ -1,40 +1,30 @@
-"""The code location: gathers the assets, resources, schedule and sensor defined under defs/."""
+"""The code location: every domain under defs/ (assets, resources, automation), one executor."""
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
-from jaffle_platform.defs.dbt.assets import jaffle_shop_dbt_assets
-from jaffle_platform.defs.dbt.project import jaffle_dbt_project
-from jaffle_platform.defs.ingest.assets import raw_assets
-from jaffle_platform.defs.ingest.sensor import raw_files_sensor
-from jaffle_platform.defs.reporting.chart import order_count_chart
-from jaffle_platform.defs.schedules import build_daily_refresh_schedule, refresh_all_job
-from jaffle_platform.resources import DbtCli, DuckDBWarehouse, dbt_executable
+import jaffle_platform.defs
+from jaffle_platform import settings
 
 
-def locked(resource: dg.ConfigurableResource, description: str) -> dg.ResourceDefinition:
-    """The resource as built here, with no config schema: a launch whose run config tries to
-    change it (dbt's executable or flags, the project dir, the warehouse path) is refused."""
-    # An empty config shape, not hardcoded_resource's permissive one: unknown keys are errors.
-    return dg.ResourceDefinition(
-        resource_fn=lambda _: resource, config_schema={}, description=description
-    )
+def load_defs_folder() -> dg.Definitions:
+    """What `dg.load_from_defs_folder` does once it has read [tool.dg] from pyproject.toml: import
+    every module under defs/ and merge what each defines (assets, jobs, schedules, sensors, and
+    what its `@dg.definitions` function returns: the resources, the refresh job and schedule)."""
+    with warnings.catch_warnings():
+        # The loader calls helpers marked preview; load_from_defs_folder silences them the same way.
+        warnings.simplefilter("ignore", category=dg.PreviewWarning)
+        return dg.ComponentTree.from_module(
+            defs_module=jaffle_platform.defs, project_root=settings.PACKAGE_DIR.parents[1]
+        ).build_defs()
 
 
-# DbtCliResource.__init__ (inherited) takes a DbtProject; pyright sees only the field type.
-dbt_cli = DbtCli(project_dir=jaffle_dbt_project, dbt_executable=dbt_executable())  # type: ignore[arg-type]
-
-defs = dg.Definitions(
-    assets=[*raw_assets, jaffle_shop_dbt_assets, order_count_chart],
-    jobs=[refresh_all_job],
-    schedules=[build_daily_refresh_schedule()],
-    sensors=[raw_files_sensor],
-    resources={
-        "warehouse": locked(DuckDBWarehouse(), "The DuckDB warehouse file (DUCKDB_PATH)."),
-        "dbt": locked(dbt_cli, "The dbt CLI on the jaffle shop project."),
-    },
+defs = dg.Definitions.merge(
+    load_defs_folder(),
     # One process runs every step: a step process per asset would re-import dbt each time
     # (about 5 s a step), which dominated the tutorial's run time.
-    executor=dg.in_process_executor,
+    dg.Definitions(executor=dg.in_process_executor),
 )

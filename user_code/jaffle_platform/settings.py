@@ -16,8 +16,6 @@ SAMPLE_DATA_DIR = PACKAGE_DIR / "sample_data"
 # The dbt project sits beside user_code/ in the repo; images copy it elsewhere and set the env var.
 DEFAULT_DBT_PROJECT_DIR = PACKAGE_DIR.parents[1] / "dbt_project"
 
-RAW_FILES = ("raw_customers.csv", "raw_orders.csv", "raw_payments.csv")
-
 
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()

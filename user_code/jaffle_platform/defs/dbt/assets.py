@@ -1,6 +1,5 @@
 """The jaffle shop dbt models as Dagster assets, built with `dbt build` (tests become checks)."""
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,16 +34,14 @@ def _table_metadata(warehouse: DuckDBWarehouse, relations: dict[str, str]) -> di
 
 
 @dbt_assets(
-    manifest=jaffle_dbt_project.manifest_path,
-    project=jaffle_dbt_project,
+    manifest=jaffle_dbt_project().manifest_path,
+    project=jaffle_dbt_project(),
     pool=DUCKDB_POOL,
 )
 def jaffle_shop_dbt_assets(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse
 ) -> Iterator[Any]:
     """dbt build of the jaffle shop: staging views, the orders and customers marts, their tests."""
-    # dbt reads the warehouse path from the DUCKDB_PATH env var (profiles.yml).
-    os.environ["DUCKDB_PATH"] = str(warehouse.resolved_path())
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
     # DuckDB lets one process open the file, and dbt holds it until it exits: so collect the
     # events, then read row counts and schemas ourselves (dagster-dbt's fetch_row_counts would

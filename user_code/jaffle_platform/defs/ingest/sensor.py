@@ -19,7 +19,7 @@ import dagster as dg
 
 from jaffle_platform import settings
 from jaffle_platform.defs.ingest.loader import RAW_TABLES
-from jaffle_platform.defs.schedules import max_runtime_tags
+from jaffle_platform.defs.refresh.schedules import max_runtime_tags
 
 MINIMUM_INTERVAL_S = 10
 TRIGGER_TAG = "trigger"

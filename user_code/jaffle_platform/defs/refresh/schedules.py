@@ -30,3 +30,9 @@ def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
         # Read at each tick, so JAFFLE_MAX_RUNTIME_SECONDS changes without a code reload.
         tags_fn=lambda _context: max_runtime_tags(),
     )
+
+
+@dg.definitions
+def refresh() -> dg.Definitions:
+    """The job and its schedule, built when the code location loads (the cron is read then)."""
+    return dg.Definitions(jobs=[refresh_all_job], schedules=[build_daily_refresh_schedule()])
