@@ -4,6 +4,7 @@ request, naming the user, never a password (jaffle_server.webserver sends it to 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from starlette.types import Scope
@@ -11,6 +12,9 @@ from starlette.types import Scope
 from jaffle_server.user_store import User, is_valid_name
 
 audit_log = logging.getLogger("jaffle.audit")
+# Run and backfill ids come from the request's variables: anything else (a newline that would
+# forge a second audit line) is shown as `?`.
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def audit_mutation(
@@ -22,7 +26,7 @@ def audit_mutation(
         user.role,
         ",".join(fields) or "-",
         outcome,
-        ",".join(ids) or "-",
+        ",".join(i if _ID.fullmatch(i) else "?" for i in ids) or "-",
     )
 
 

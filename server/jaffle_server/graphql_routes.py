@@ -101,6 +101,22 @@ class MutationGuard:
                 "GraphQL requests must be POSTed as application/json", 415, "UNSUPPORTED_MEDIA_TYPE"
             )(scope, receive, send)
 
+        if "query" in url_query:
+            # Dagster reads the URL's query when it does not take the body for JSON (its
+            # content-type test is case-sensitive): only the body, which the gate checks, counts.
+            _audit_refused_query(user, url_query.get("query"))
+            return await graphql_error(
+                "A GraphQL query in the URL is refused: send it in the JSON body",
+                400,
+                "BAD_REQUEST",
+            )(scope, receive, send)
+        # Hand Dagster the exact content type the gate accepted, so it parses the checked body.
+        scope = {
+            **scope,
+            "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+            + [(b"content-type", b"application/json")],
+        }
+
         body = await read_body(receive, MAX_GRAPHQL_BODY)
         if body is None:
             return await graphql_error("Request too large", 413, "TOO_LARGE")(scope, receive, send)
