@@ -12,12 +12,12 @@ from pathlib import Path
 import dagster as dg
 
 from jaffle_platform import settings
-from jaffle_platform.defs.ingest.landed import LandingFileChanged, copy_landed_file
+from jaffle_platform.defs.ingest.contract import LoadProblem
+from jaffle_platform.defs.ingest.landed import copy_landed_file
 from jaffle_platform.defs.ingest.loader import (
     RAW_TABLES,
     RawDataError,
     RawTable,
-    WarehouseError,
     infrastructure_errors,
     load_raw_table,
 )
@@ -97,24 +97,18 @@ def allow_shrink(context: dg.AssetExecutionContext, config: RawLoadConfig) -> bo
     return config.allow_shrink or context.run.tags.get(ALLOW_SHRINK_TAG, "").lower() == "true"
 
 
-LoadProblem = RawDataError | LandingFileChanged | DownloadError | WarehouseError
-
-
 def load_failure(exc: LoadProblem) -> dg.Failure:
     """The step's failure, with file, problem and line as metadata. Retried (by the asset's
     retry policy) only when asking again may help: an infrastructure failure or a network error,
     never a refused file, a landed file that changed, or a download refusal (size cap, foreign
     redirect, 404)."""
-    retryable = isinstance(exc, WarehouseError) or (
-        isinstance(exc, DownloadError) and exc.retryable
-    )
     metadata: dict[str, str | int] = {
         "url" if isinstance(exc, DownloadError) else "file": exc.source,
         "problem": exc.problem,
     }
     if isinstance(exc, RawDataError):
         metadata["line"] = exc.line if exc.line is not None else "-"
-    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=retryable)
+    return dg.Failure(description=str(exc), metadata=metadata, allow_retries=exc.retryable)
 
 
 def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
@@ -142,7 +136,7 @@ def build_raw_asset(table: RawTable) -> dg.AssetsDefinition:
                 warehouse.connect() as con,
             ):
                 result = load_raw_table(con, table, path, source, allow_shrink=shrink)
-        except (RawDataError, LandingFileChanged, DownloadError, WarehouseError) as exc:
+        except LoadProblem as exc:
             raise load_failure(exc) from None
         context.log.info(f"loaded {result.num_rows} rows from {source}")
         return dg.MaterializeResult(

@@ -92,30 +92,43 @@ def dbt_vars() -> dict[str, list[str]]:
     return {"order_statuses": list(ORDER_STATUSES), "payment_methods": list(PAYMENT_METHODS)}
 
 
-class RawDataError(Exception):
-    """A raw file was refused. The message names the table, the file, the problem and the line."""
+class LoadProblem(Exception):
+    """A raw load did not happen: which table, which file (or URL), what went wrong, and whether
+    asking again may help (`retryable`). The previous table is unchanged."""
 
-    def __init__(self, table: str, source: str, problem: str, line: int | None = None):
+    retryable = False
+
+    def __init__(self, table: str, source: str, problem: str, message: str):
         self.table = table
         self.source = source
         self.problem = problem
+        super().__init__(message)
+
+
+class RawDataError(LoadProblem):
+    """A raw file was refused. The message names the table, the file, the problem and the line."""
+
+    def __init__(self, table: str, source: str, problem: str, line: int | None = None):
         self.line = line
         where = f"{source}, line {line}" if line is not None else source
-        super().__init__(f"{table}: refused {where}: {problem}. The previous table is unchanged.")
+        super().__init__(
+            table, source, problem,
+            f"{table}: refused {where}: {problem}. The previous table is unchanged.",
+        )  # fmt: skip
 
 
-class WarehouseError(Exception):
+class WarehouseError(LoadProblem):
     """The warehouse or the machine failed during a load (disk, permissions, lock, memory).
 
     Not a verdict on the file: the same file may load once the cause is fixed, so it can be
     retried. The previous table is unchanged.
     """
 
+    retryable = True
+
     def __init__(self, table: str, source: str, problem: str):
-        self.table = table
-        self.source = source
-        self.problem = problem
         super().__init__(
+            table, source, problem,
             f"{table}: could not load {source}: infrastructure failure, not a problem with the "
-            f"file: {problem}. The previous table is unchanged; retry once this is fixed."
-        )
+            f"file: {problem}. The previous table is unchanged; retry once this is fixed.",
+        )  # fmt: skip

@@ -9,20 +9,19 @@ import stat
 from pathlib import Path
 
 from jaffle_platform import settings
+from jaffle_platform.defs.ingest.contract import LoadProblem
 from jaffle_platform.defs.ingest.sources import CHUNK_BYTES
 
 
-class LandingFileChanged(Exception):
+class LandingFileChanged(LoadProblem):
     """The landed file is not the version the sensor saw (rewritten, replaced or removed)."""
 
     def __init__(self, table: str, source: str, problem: str):
-        self.table = table
-        self.source = source
-        self.problem = problem
         super().__init__(
+            table, source, problem,
             f"{table}: {source} changed since the sensor saw it ({problem}); not loaded. "
-            "It will be picked up again once it stays unchanged."
-        )
+            "It will be picked up again once it stays unchanged.",
+        )  # fmt: skip
 
 
 def copy_landed_file(

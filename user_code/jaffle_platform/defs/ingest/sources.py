@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, urljoin, urlsplit
 
 from jaffle_platform import settings
+from jaffle_platform.defs.ingest.contract import LoadProblem
 from jaffle_platform.defs.ingest.deadline import Watchdog, remaining
 
 MAX_REDIRECTS = 5
@@ -27,15 +28,12 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 RETRYABLE_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 
 
-class DownloadError(Exception):
+class DownloadError(LoadProblem):
     """A raw file could not be fetched. `retryable` says whether asking again may help."""
 
     def __init__(self, table: str, source: str, problem: str, *, retryable: bool):
-        self.table = table
-        self.source = source
-        self.problem = problem
+        super().__init__(table, source, problem, f"{table}: could not download {source}: {problem}")
         self.retryable = retryable
-        super().__init__(f"{table}: could not download {source}: {problem}")
 
 
 def file_location(uri: str, file_name: str) -> str:
