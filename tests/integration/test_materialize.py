@@ -194,13 +194,19 @@ def test_cli_materialize_one_asset_and_exit_nonzero_on_bad_input(workspace):
     ]
 
 
-def _serve(handler_cls):
+def _materialize_from_server(handler_cls, instance, monkeypatch):
+    """raw_customers materialized with RAW_DATA_URI on a local server run by handler_cls."""
     import http.server
     import threading
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        monkeypatch.setenv("RAW_DATA_URI", f"http://127.0.0.1:{server.server_address[1]}")
+        return materialize(instance, "raw_customers", raise_on_error=False)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _events(result, kind: str) -> list:
@@ -226,13 +232,7 @@ def test_a_busy_download_server_is_retried_and_the_load_succeeds(workspace, inst
             if status == 200:
                 self.wfile.write(body)
 
-    server, base = _serve(FlakyOnce)
-    try:
-        monkeypatch.setenv("RAW_DATA_URI", base)
-        result = materialize(instance, "raw_customers", raise_on_error=False)
-    finally:
-        server.shutdown()
-        server.server_close()
+    result = _materialize_from_server(FlakyOnce, instance, monkeypatch)
     assert result.success
     assert answered == [503, 200]
     assert len(_events(result, "STEP_UP_FOR_RETRY")) == 1
@@ -254,13 +254,7 @@ def test_a_refused_download_fails_once_without_retry(workspace, instance, monkey
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    server, base = _serve(Elsewhere)
-    try:
-        monkeypatch.setenv("RAW_DATA_URI", base)
-        result = materialize(instance, "raw_customers", raise_on_error=False)
-    finally:
-        server.shutdown()
-        server.server_close()
+    result = _materialize_from_server(Elsewhere, instance, monkeypatch)
     assert not result.success
     assert not _events(result, "STEP_UP_FOR_RETRY")
     (failure,) = _events(result, "STEP_FAILURE")
