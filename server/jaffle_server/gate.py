@@ -11,7 +11,7 @@ Behind it, Dagster's resolvers check the same role again (jaffle_server.context)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +78,11 @@ class Gate:
         authenticator: Authenticator,
         allowed_hosts: Iterable[str],
         cookie_secure: bool = False,
+        ready: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.app = app
+        # What the server still waits for (None once it serves the code), for the healthcheck.
+        self.ready = ready
         self.auth = authenticator
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self.login = LoginRoutes(authenticator, cookie_secure)
@@ -100,7 +103,9 @@ class Gate:
 
         # Reveals nothing, so any Host may ask: the container healthcheck.
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
-            return await PlainTextResponse("ok")(scope, receive, send)
+            waiting = self.ready()
+            response = PlainTextResponse(f"waiting: {waiting}", 503) if waiting else None
+            return await (response or PlainTextResponse("ok"))(scope, receive, send)
         refusal = http_refusal(headers, method, self.allowed_hosts)
         if refusal is not None:
             return await refusal(scope, receive, send)
@@ -138,7 +143,9 @@ class Gate:
         await self.app(scope, subscriptions_only(receive, send, user), send)
 
 
-def create_gate(app: ASGIApp, settings: GateSettings) -> Gate:
+def create_gate(
+    app: ASGIApp, settings: GateSettings, ready: Callable[[], str | None] = lambda: None
+) -> Gate:
     key = read_session_key(settings.session_key_file)
     sessions = Sessions(key, max_age_seconds=int(settings.session_hours * 3600))
     authenticator = Authenticator(UserDirectory(settings.users_file), sessions, key)
@@ -147,4 +154,5 @@ def create_gate(app: ASGIApp, settings: GateSettings) -> Gate:
         authenticator=authenticator,
         allowed_hosts=settings.allowed_hosts,
         cookie_secure=settings.cookie_secure,
+        ready=ready,
     )

@@ -10,9 +10,11 @@ import click
 import uvicorn
 from dagster._cli.utils import assert_no_remaining_opts
 from dagster._cli.workspace.cli_target import workspace_opts_to_load_target
+from dagster._core.errors import DagsterUserCodeUnreachableError
 from dagster._core.execution.compute_logs import warn_if_compute_logs_disabled
 from dagster._core.instance import DagsterInstance
 from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.workspace import CodeLocationLoadStatus
 from dagster._utils.log import configure_loggers
 from dagster_shared.cli import WorkspaceOpts, workspace_options
 from dagster_webserver.cli import (
@@ -28,6 +30,21 @@ from jaffle_server.context import create_dagster_app
 from jaffle_server.gate import HEALTH_PATH, GateSettings, create_gate
 
 logger = logging.getLogger("jaffle.webserver")
+UNREACHABLE = {DagsterUserCodeUnreachableError.__name__}
+
+
+def unreachable_locations(process_context: WorkspaceProcessContext) -> str | None:
+    """The code locations the server cannot reach yet, for /healthz: the webserver starts beside
+    the code server (docker-compose.yml), and Dagster's watch thread loads the location within a
+    second of it answering. A location that loads with an error is served (the UI shows it)."""
+    entries = process_context.get_current_workspace().code_location_entries
+    waiting = sorted(
+        name
+        for name, entry in entries.items()
+        if entry.load_status == CodeLocationLoadStatus.LOADING
+        or (entry.load_error is not None and entry.load_error.cls_name in UNREACHABLE)
+    )
+    return ", ".join(waiting) or None
 
 
 def configure_audit_logging() -> None:
@@ -85,7 +102,7 @@ def cli(
         ) as process_context:
             warn_if_compute_logs_disabled()
             app = create_dagster_app(process_context, live_data_poll_rate, lifespan=_lifespan)
-            gate = create_gate(app, settings)
+            gate = create_gate(app, settings, ready=lambda: unreachable_locations(process_context))
             logger.info(
                 "Serving Dagster behind the login gate on http://%s:%s (hosts: %s; health: %s)",
                 host,
