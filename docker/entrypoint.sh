@@ -12,6 +12,20 @@ if [ -z "${DAGSTER_POSTGRES_PASSWORD:-}" ] && [ -r "$secret" ]; then
     export DAGSTER_POSTGRES_PASSWORD
 fi
 
+# The code server reports the image its runs start from. `init` wrote the id of the image that
+# carries this build's id (jaffle_server.image_pin); use it only when this container is that
+# build, so a pin left from an earlier `up` never sends runs to other code than the UI shows.
+pin=/run/jaffle/secrets/user_code_image
+if [ -r "$pin" ] && [ -r /opt/jaffle-build-id ]; then
+    read -r pinned_build pinned_image <"$pin" || true
+    if [ "${pinned_build:-}" = "$(cat /opt/jaffle-build-id)" ] && [ -n "${pinned_image:-}" ]; then
+        DAGSTER_CURRENT_IMAGE="$pinned_image"
+        export DAGSTER_CURRENT_IMAGE
+    else
+        echo "entrypoint: the image pin is from another build; runs use ${DAGSTER_CURRENT_IMAGE:-the tag}" >&2
+    fi
+fi
+
 if [ "$(id -u)" = 0 ] && [ "${JAFFLE_DROP_ROOT:-}" = 1 ]; then
     if [ -S /var/run/docker.sock ]; then
         groups="--groups=$(stat -c %g /var/run/docker.sock)"

@@ -3,8 +3,10 @@
 - `terminate` only marks the run CANCELING; the run worker (JaffleInstance) interrupts itself
   within `cancellation_thread_poll_interval_seconds`. So the webserver, which handles the UI's
   Terminate button, needs no Docker socket: only the daemon mounts it, to launch and watch runs.
-- Runs get the landing folder mounted read-only from the same host directory as the daemon's
-  own, whatever path the operator chose (JAFFLE_LANDING_DIR), without naming it twice.
+- Runs get the host folders mounted from the same host directories as the daemon's own, whatever
+  paths the operator chose, without naming them twice: the landing folder read-only
+  (JAFFLE_LANDING_DIR), the backups and the warehouse snapshot read-write (JAFFLE_BACKUP_DIR,
+  JAFFLE_SNAPSHOT_DIR).
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ from dagster_docker import DockerRunLauncher
 from dagster_docker.container_context import DockerContainerContext
 
 LANDING_MOUNT = "/var/lib/jaffle/landing"
+# Destination in the daemon and the runs -> mode in the runs.
+HOST_FOLDERS = {
+    LANDING_MOUNT: "ro",
+    "/var/lib/jaffle/backups": "rw",
+    "/var/lib/jaffle/snapshot": "rw",
+}
 
 
 class JaffleDockerRunLauncher(DockerRunLauncher):
@@ -31,10 +39,10 @@ class JaffleDockerRunLauncher(DockerRunLauncher):
         return True
 
     @cached_property
-    def _landing_source(self) -> str | None:
-        """The host path mounted at LANDING_MOUNT in this (the daemon's) container, if any."""
-        if not os.path.isdir(LANDING_MOUNT) or not os.path.exists("/var/run/docker.sock"):
-            return None
+    def _host_folders(self) -> list[str]:
+        """`source:destination:mode` of each HOST_FOLDERS mount of this (the daemon's) container."""
+        if not os.path.exists("/var/run/docker.sock"):
+            return []
         import docker.errors
 
         import docker
@@ -42,17 +50,19 @@ class JaffleDockerRunLauncher(DockerRunLauncher):
         try:
             me = docker.from_env().containers.get(socket.gethostname())
         except docker.errors.DockerException:
-            return None
+            return []
+        found = []
         for mount in me.attrs.get("Mounts", []):
-            if mount.get("Destination") == LANDING_MOUNT:
-                return mount.get("Name") or mount.get("Source")
-        return None
+            destination = mount.get("Destination")
+            if destination in HOST_FOLDERS:
+                source = mount.get("Name") or mount.get("Source")
+                found.append(f"{source}:{destination}:{HOST_FOLDERS[destination]}")
+        return found
 
     def get_container_context(self, dagster_run: DagsterRun) -> DockerContainerContext:
         context = super().get_container_context(dagster_run)
-        source = self._landing_source
-        if source is None:
+        if not self._host_folders:
             return context
         kwargs = dict(context.container_kwargs)
-        kwargs["volumes"] = [*kwargs.get("volumes", []), f"{source}:{LANDING_MOUNT}:ro"]
+        kwargs["volumes"] = [*kwargs.get("volumes", []), *self._host_folders]
         return context._replace(container_kwargs=kwargs)

@@ -22,6 +22,9 @@ PG_SUPERUSER_FILE = Path("/run/jaffle/pg/superuser_password")
 DAGSTER_PG_FILE = Path("/run/jaffle/secrets/postgres_password")
 AUTH_DIR = Path("/var/lib/jaffle/auth")
 APP_UID = 1000
+# Host folders the runs write into (bind mounts, docker-compose.yml). Docker creates a missing
+# one as root, where uid 1000 cannot write: init hands such a folder to uid 1000.
+HOST_FOLDERS = (Path("/var/lib/jaffle/backups"), Path("/var/lib/jaffle/snapshot"))
 
 
 def write_secret(path: Path, value: str, mode: int, uid: int | None = None) -> bool:
@@ -71,12 +74,40 @@ def init(pg_superuser: Path, dagster_pg: Path, auth_dir: Path, admin_password: s
     print("init: secrets in place")
 
 
+def prepare_host_folders(folders: tuple[Path, ...] = HOST_FOLDERS) -> None:
+    for folder in folders:
+        if not folder.is_dir() or os.geteuid() != 0:
+            continue
+        info = folder.stat()
+        if info.st_uid == 0:
+            os.chown(folder, APP_UID, APP_UID)
+        elif info.st_uid != APP_UID and not info.st_mode & 0o002:
+            print(f"init: warning: {folder} belongs to uid {info.st_uid}; runs (uid {APP_UID}) "
+                  "cannot write there: chown it to 1000 on the host", flush=True)  # fmt: skip
+
+
+def pin_user_code_image() -> None:
+    """Best effort: without a pin, runs use the tag (and the entrypoint says so)."""
+    from jaffle_server.image_pin import PIN_FILE, pin
+
+    tag = os.environ.get("USER_CODE_IMAGE", "").strip()
+    if not tag or not Path("/var/run/docker.sock").exists():
+        return
+    try:
+        print(f"init: runs start from {pin(tag)} ({tag})", flush=True)
+    except Exception as exc:  # a missing image or engine must not stop the stack
+        PIN_FILE.unlink(missing_ok=True)
+        print(f"init: warning: could not pin {tag} ({exc}); runs use the tag", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaffle-secrets", description=__doc__)
     parser.add_argument("command", choices=["init"])
     parser.parse_args(argv)
     admin_password = os.environ.pop("JAFFLE_ADMIN_PASSWORD", "") or None
     init(PG_SUPERUSER_FILE, DAGSTER_PG_FILE, AUTH_DIR, admin_password)
+    prepare_host_folders()
+    pin_user_code_image()
     return 0
 
 
