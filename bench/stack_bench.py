@@ -1,6 +1,6 @@
 """Figures for the compose stack: cold start, Materialize all against dbt build, rebuild, sizes.
 
-Brings up its own compose project (`jafflebench`) from the images `tests/stack/up.sh` builds
+Brings up its own compose project (`jafflebench`) from the images `jaffle_stack.up` builds
 (stand-in base images on machines without a registry), then prints:
 - cold `up` (new containers and volumes, images built) until every service is healthy;
 - "Materialize all" launched through GraphQL (as the generated admin), launch to SUCCESS, next to
@@ -10,7 +10,9 @@ Brings up its own compose project (`jafflebench`) from the images `tests/stack/u
 - image sizes.
 Prints figures, asserts nothing. Refuses to touch volumes another compose project created.
 
-    uv run --frozen python bench/stack_bench.py [--runs 3]
+    uv run --frozen python -m bench.stack_bench [--runs 3]
+
+(as a module from the repository root, which puts the root, and so `jaffle_stack`, on sys.path).
 """
 
 from __future__ import annotations
@@ -25,16 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.stack.stack import (  # noqa: E402
-    HERE,
-    Stack,
-    docker,
-    foreign_resources,
-    write_env_file,
-)
+from jaffle_stack.compose import ROOT, TEST_INFRA, docker, foreign_resources, write_env_file
+from jaffle_stack.stack import Stack
 
 PROJECT = "jafflebench"
 ENV_FILE = ROOT / ".stack" / "bench.env"
@@ -88,28 +82,23 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of each timed pipeline")
     args = parser.parse_args()
 
-    sh("bash", str(HERE / "engine.sh"))
-    sh("bash", str(HERE / "build_standins.sh"))
+    sh("bash", str(TEST_INFRA / "engine.sh"))
+    sh("bash", str(TEST_INFRA / "build_standins.sh"))
     refuse_foreign_volumes()
     stack = Stack(project=PROJECT, env_file=ENV_FILE)
     stack.env = write_env_file(ENV_FILE, PROJECT)
     stack.compose("down", "-v", "--remove-orphans", check=False)
 
-    build_s = sh(
-        "bash",
-        str(HERE / "compose.sh"),
-        "--env-file",
-        str(ENV_FILE),
-        "build",
-        env=stack.process_env(),
-    )
+    start = time.monotonic()
+    stack.compose("build")
+    build_s = time.monotonic() - start
     rows: list[tuple[str, str]] = [("images built (cache warm)", f"{build_s:.1f} s")]
     try:
         start = time.monotonic()
         stack.compose("up", "-d", "--no-build")
         stack.wait_healthy(timeout=300)
         rows.append(("cold `up` to all services healthy", f"{time.monotonic() - start:.1f} s"))
-        stack.admin = stack.read_admin_password()
+        stack.auth = stack.read_admin_password()
 
         runs: list[float] = []
         for _ in range(args.runs):

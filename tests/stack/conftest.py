@@ -3,36 +3,36 @@
 Without a Docker engine the stack tests skip, unless JAFFLE_REQUIRE_STACK=1 (CI) makes that a
 failure. The stack uses fixed volume names (docker-compose.yml); the fixture refuses to run when
 they exist and belong to another compose project, so it never deletes someone's data.
+
+The tests run in any order: what one test needs from the session (the stack, its users, the
+schedule's tick, a materialization, the sample data's row counts) comes from a fixture here, and
+a test that disrupts the stack leaves it healthy (`stack_healthy_after`).
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.stack.stack import (
-    HERE,
-    ROOT,
-    STOP_SCHEDULE,
-    ObservedRun,
-    ScheduleTick,
-    Stack,
-    docker,
-    foreign_resources,
-    observe_run,
-    poll,
-    write_env_file,
-)
+from jaffle_platform import settings
+from jaffle_stack.compose import ROOT, docker, foreign_resources, write_env_file
+from jaffle_stack.graphql import STOP_SCHEDULE
+from jaffle_stack.stack import ObservedRun, ScheduleTick, Stack, observe_run
+from jaffle_stack.wait import poll
 
 PROJECT = "jaffletest"
 ENV_FILE = ROOT / ".stack" / "test.env"
 # The test stack's landing folder: never the checkout's own ./landing.
 LANDING = ROOT / ".stack" / "landing-test"
+ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
 def _engine_problem() -> str | None:
@@ -77,7 +77,7 @@ def _write_env_file() -> dict[str, str]:
     )
 
 
-def _remove_run_containers(stack: Stack) -> None:
+def _remove_run_containers() -> None:
     # Only containers that mount this stack's warehouse: run containers of this test project.
     ids = docker(
         "ps",
@@ -93,7 +93,16 @@ def _remove_run_containers(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def artifacts() -> Path:
+    """tests/artifacts/: compose logs, `up` output, screenshots."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def stack(artifacts: Path) -> Iterator[Stack]:
+    """The stack, up and healthy, the generated admin signed in, an operator (olivia) and a
+    viewer (victor) added."""
     problem = _engine_problem()
     if problem:
         message = f"no Docker engine reachable ({problem}); the compose stack cannot run"
@@ -105,7 +114,7 @@ def stack() -> Iterator[Stack]:
     stack = Stack(project=PROJECT, env_file=ENV_FILE)
     if ENV_FILE.exists():
         # Leftovers of an interrupted session of this same test project: start clean.
-        _remove_run_containers(stack)
+        _remove_run_containers()
         stack.compose("down", "-v", "--remove-orphans", check=False)
     stack.env = _write_env_file()
     shutil.rmtree(LANDING, ignore_errors=True)
@@ -113,25 +122,26 @@ def stack() -> Iterator[Stack]:
 
     started = time.monotonic()
     up = subprocess.run(
-        ["bash", str(HERE / "up.sh")],
+        [sys.executable, "-m", "jaffle_stack.up", "--env-file", str(ENV_FILE)],
         cwd=ROOT,
-        env={**stack.process_env(), "STACK_ENV_FILE": str(ENV_FILE)},
+        env=stack.process_env(),
         capture_output=True,
         text=True,
         timeout=1500,
         check=False,
     )
-    (stack.artifacts() / "up.log").write_text(up.stdout + up.stderr)
+    (artifacts / "up.log").write_text(up.stdout + up.stderr)
     try:
-        assert up.returncode == 0, f"tests/stack/up.sh failed:\n{(up.stdout + up.stderr)[-3000:]}"
+        assert up.returncode == 0, f"jaffle_stack.up failed:\n{(up.stdout + up.stderr)[-3000:]}"
         print(f"\nstack up (build included) in {time.monotonic() - started:.0f}s")
-        stack.admin = stack.read_admin_password()
+        # API calls go as the generated admin unless a test names another user.
+        stack.auth = stack.read_admin_password()
         stack.add_user("olivia", "operator")
         stack.add_user("victor", "viewer")
         yield stack
     finally:
-        stack.save_logs()
-        _remove_run_containers(stack)
+        stack.save_logs(artifacts)
+        _remove_run_containers()
         stack.compose("down", "-v", "--remove-orphans", check=False)
 
 
@@ -159,7 +169,52 @@ def schedule_tick(stack: Stack) -> ScheduleTick:
 
 
 @pytest.fixture(scope="session")
+def schedule_stopped(schedule_tick: ScheduleTick) -> None:
+    """daily_refresh has ticked once and is STOPPED: no scheduled run lands between a test's
+    before and after, and no restart or outage in a test meets a scheduled run."""
+    assert schedule_tick.status_after_stop == "STOPPED"
+
+
+@pytest.fixture(scope="session")
 def materialized(stack: Stack, schedule_tick: ScheduleTick) -> ObservedRun:
     """'Materialize all' launched through the webserver, as the UI's button does."""
     stack.wait_idle()
     return observe_run(stack, stack.launch_all_assets())
+
+
+@pytest.fixture(scope="session")
+def sample_mart_rows() -> dict[str, int]:
+    """Rows of the marts once the sample data shipped in the image is loaded: one per customer
+    and one per order of the sample CSVs."""
+
+    def csv_rows(name: str) -> int:
+        with (Path(settings.SAMPLE_DATA_DIR) / f"{name}.csv").open(newline="") as f:
+            return sum(1 for _ in csv.DictReader(f))
+
+    return {"customers": csv_rows("raw_customers"), "orders": csv_rows("raw_orders")}
+
+
+# Each phase's report of a test ("setup", "call", "teardown"), kept on the test item.
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keeps each phase's report, for `stack_healthy_after`."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture
+def stack_healthy_after(request: pytest.FixtureRequest, stack: Stack) -> Iterator[None]:
+    """For tests that stop, restart or take down services: when such a test fails half-way, the
+    services it stopped are started again, so the tests after it meet a healthy stack. (A test
+    that passes has waited for every service to be healthy itself.)"""
+    yield
+    call = request.node.stash.get(_REPORTS, {}).get("call")
+    if call is not None and call.failed:
+        stack.compose("up", "-d", "--no-build")
+        stack.wait_healthy()

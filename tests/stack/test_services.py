@@ -6,7 +6,9 @@ import urllib.request
 
 import pytest
 
-from tests.stack.stack import WEBSERVER_URL, Stack, docker
+from jaffle_stack.compose import docker
+from jaffle_stack.graphql import WEBSERVER_URL
+from jaffle_stack.stack import Stack
 
 pytestmark = pytest.mark.stack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stack.stack import ScheduleTick, Stack
+from jaffle_stack.stack import ScheduleTick, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -20,5 +20,6 @@ def test_daemon_launches_a_scheduled_run_that_succeeds(schedule_tick: ScheduleTi
     assert schedule_tick.run is not None
     assert schedule_tick.run["tagmap"]["dagster/schedule_name"] == "daily_refresh"
     assert schedule_tick.run["status"] == "SUCCESS"
-    # Stopped by the fixture for the rest of the session; the persistence test relies on it.
+    # Stopped by the fixture for the rest of the session: schedule_stopped and the persistence
+    # test rely on it.
     assert schedule_tick.status_after_stop == "STOPPED"

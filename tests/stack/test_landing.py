@@ -5,14 +5,18 @@ the sensor in one run; a bad file gives exactly one failed run and leaves the ma
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from jaffle_platform.defs.ingest.assets import ALLOW_SHRINK_TAG
 from jaffle_platform.generate import generate
+from jaffle_stack.stack import ObservedRun, Stack
+from jaffle_stack.wait import poll
 from tests.integration.expected import expected_customers
-from tests.stack.stack import ObservedRun, Stack, poll
 
 pytestmark = pytest.mark.stack
 
@@ -51,30 +55,59 @@ def expected_sums(raw_dir: Path) -> tuple[int, int, Decimal]:
     )
 
 
-def test_files_dropped_in_landing_are_loaded_in_one_run(
-    stack: Stack, materialized: ObservedRun, tmp_path: Path
-) -> None:
+@dataclass
+class Landed:
+    """Three generated files dropped into the landing folder, and what the sensor did with them."""
+
+    files: Path
+    sensor_runs_before: int
+    run: dict
+    sensor_runs_after: int
+
+
+@pytest.fixture(scope="module")
+def landed(
+    stack: Stack, materialized: ObservedRun, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Landed]:
+    """The three files landed and loaded by one sensor run. Afterwards the landing folder is
+    emptied and the sample data loaded again (fewer rows: allow_shrink), so that the tests of other
+    modules, whatever their order, launch runs on the sample data and count its rows."""
+    files = tmp_path_factory.mktemp("landed")
     stack.wait_idle()
     before = len(sensor_runs(stack))
     # More rows than the sample data already loaded: a smaller file would be refused as a shrink.
-    generate(tmp_path, customers=130, orders=170, seed=5)
-    for name in ("raw_customers.csv", "raw_orders.csv", "raw_payments.csv"):
-        drop(tmp_path / name, landing(stack))
-    runs = poll("a sensor run", lambda: sensor_runs(stack)[: -before or None], 120)
-    run = stack.wait_run(runs[0]["runId"], 300)
-    assert run["status"] == "SUCCESS"
-    stack.wait_idle()
-    assert len(sensor_runs(stack)) == before + 1, "the three files gave more than one run"
-    assert mart_sums(stack) == expected_sums(tmp_path)
+    generate(files, customers=130, orders=170, seed=5)
+    try:
+        for name in ("raw_customers.csv", "raw_orders.csv", "raw_payments.csv"):
+            drop(files / name, landing(stack))
+        runs = poll("a sensor run", lambda: sensor_runs(stack)[: -before or None], 120)
+        run = stack.wait_run(runs[0]["runId"], 300)
+        stack.wait_idle()
+        yield Landed(files, before, run, len(sensor_runs(stack)))
+    finally:
+        for path in landing(stack).iterdir():
+            path.unlink()
+        stack.wait_idle()
+        restore = stack.launch_all_assets(tags={ALLOW_SHRINK_TAG: "true"})
+        restored = stack.wait_run(restore, 300)
+        assert restored["status"] == "SUCCESS", f"the sample data was not loaded again: {restored}"
+
+
+def test_files_dropped_in_landing_are_loaded_in_one_run(stack: Stack, landed: Landed) -> None:
+    assert landed.run["status"] == "SUCCESS"
+    assert landed.sensor_runs_after == landed.sensor_runs_before + 1, (
+        "the three files gave more than one run"
+    )
+    assert mart_sums(stack) == expected_sums(landed.files)
 
 
 def test_bad_file_in_landing_fails_once_and_keeps_the_marts(
-    stack: Stack, materialized: ObservedRun, tmp_path: Path
+    stack: Stack, landed: Landed, tmp_path: Path
 ) -> None:
     stack.wait_idle()
     marts_before = mart_sums(stack)
     before = {r["runId"] for r in stack.runs()}
-    good = landing(stack) / "raw_orders.csv"
+    good = landed.files / "raw_orders.csv"
     lines = good.read_text().splitlines()
     # One order with a status the data contract does not know.
     header, first = lines[0], lines[1].rsplit(",", 1)[0] + ",teleported"

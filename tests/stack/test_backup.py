@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.stack import ObservedRun, Stack, docker
+from jaffle_stack.compose import docker
+from jaffle_stack.stack import ObservedRun, Stack
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("stack_healthy_after")]
 
 
 def tar_volume(image: str, backup_dir: Path, *tar_args: str, read_only: bool = False) -> None:

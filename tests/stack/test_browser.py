@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.stack.stack import ARTIFACTS, REPORTS_URL, WEBSERVER_URL, ObservedRun, Stack
+from jaffle_stack.graphql import WEBSERVER_URL
+from jaffle_stack.stack import ObservedRun, Stack
 
 pytestmark = pytest.mark.stack
 
+REPORTS_URL = "http://127.0.0.1:8080"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -48,13 +50,12 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def test_login_then_asset_graph_shows_every_asset(
-    page: Page, stack: Stack, materialized: ObservedRun
+    page: Page, stack: Stack, materialized: ObservedRun, artifacts: Path
 ) -> None:
     # Any page of the UI sends a browser without a session to the login form, then back.
     page.goto(f"{WEBSERVER_URL}/asset-groups", wait_until="load")
     assert "/login" in page.url
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "login.png"))
+    page.screenshot(path=str(artifacts / "login.png"))
     assert stack.admin is not None
     page.fill("input[name=username]", stack.admin[0])
     page.fill("input[name=password]", stack.admin[1])
@@ -71,11 +72,12 @@ def test_login_then_asset_graph_shows_every_asset(
     graph = page.locator("svg foreignObject")
     for name in GRAPH_ASSETS:
         graph.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=30_000)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "asset_graph.png"))
+    page.screenshot(path=str(artifacts / "asset_graph.png"))
 
 
-def test_chart_page_draws_a_plotly_bar_chart(page: Page, materialized: ObservedRun) -> None:
+def test_chart_page_draws_a_plotly_bar_chart(
+    page: Page, materialized: ObservedRun, artifacts: Path
+) -> None:
     page.goto(f"{REPORTS_URL}/order_count_chart.html", wait_until="load")
     plot = page.locator(".js-plotly-plot")
     plot.wait_for(state="visible", timeout=30_000)
@@ -84,5 +86,4 @@ def test_chart_page_draws_a_plotly_bar_chart(page: Page, materialized: ObservedR
     bars.first.wait_for(state="attached", timeout=30_000)
     assert bars.count() > 1
     assert plot.locator(".gtitle").text_content() == "Orders per customer"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "order_count_chart.png"))
+    page.screenshot(path=str(artifacts / "order_count_chart.png"))

@@ -18,22 +18,14 @@ import requests
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 
-from tests.stack.launch_run import LAUNCH_MUTATION
-from tests.stack.stack import (
-    HERE,
-    LOCATION,
-    ROOT,
-    STOP_SCHEDULE,
-    WEBSERVER_URL,
-    ObservedRun,
-    ScheduleTick,
-    Stack,
-    docker,
-    observe_run,
-    poll,
-)
+from jaffle_stack.compose import ROOT, compose_command, docker
+from jaffle_stack.graphql import LAUNCH_MUTATION, LOCATION, STOP_SCHEDULE, WEBSERVER_URL
+from jaffle_stack.stack import ObservedRun, Stack, observe_run
+from jaffle_stack.wait import poll
 
-pytestmark = pytest.mark.stack
+# Every test here starts with daily_refresh STOPPED (the session's schedule_tick stops it), so
+# that no scheduled run lands between a test's before and after, whatever the test order.
+pytestmark = [pytest.mark.stack, pytest.mark.usefixtures("schedule_stopped")]
 
 GRAPHQL = f"{WEBSERVER_URL}/graphql"
 JSON = {"Content-Type": "application/json"}
@@ -68,13 +60,6 @@ mutation($runId: String!) {
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|PASSWD|_KEY$", re.IGNORECASE)
 
 
-@pytest.fixture(autouse=True)
-def _schedule_stopped(schedule_tick: ScheduleTick) -> None:
-    """Every test here starts with daily_refresh STOPPED (the session's schedule_tick stops it),
-    so that no scheduled run lands between a test's before and after, whatever the test order."""
-    assert schedule_tick.status_after_stop == "STOPPED"
-
-
 def post(query: str, variables: dict | None = None, **kwargs) -> requests.Response:
     body = json.dumps({"query": query, "variables": variables or {}})
     headers = {**JSON, **kwargs.pop("headers", {})}
@@ -94,9 +79,11 @@ def test_compose_file_needs_no_env_file(tmp_path) -> None:
     """`docker compose up` on a fresh clone: no variable is required (no password, no GID)."""
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTGRES")}
+    command, env = compose_command(
+        {k: v for k, v in os.environ.items() if not k.startswith("POSTGRES")}
+    )
     result = subprocess.run(
-        ["bash", str(HERE / "compose.sh"), "--env-file", str(empty), "config", "-q"],
+        [*command, "--env-file", str(empty), "config", "-q"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
