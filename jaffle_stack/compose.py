@@ -210,7 +210,11 @@ class Compose:
 def main(argv: list[str]) -> int:
     """compose in the repository root with the arguments as given (`--env-file` among them)."""
     command, env = compose_command(dict(os.environ))
-    return subprocess.run([*command, *argv], cwd=ROOT, env=env, check=False).returncode
+    try:
+        return subprocess.run([*command, *argv], cwd=ROOT, env=env, check=False).returncode
+    except FileNotFoundError:
+        print("compose: neither `docker compose` nor docker-compose is installed", file=sys.stderr)
+        return 127
 
 
 if __name__ == "__main__":

@@ -33,7 +33,10 @@ def env_auth() -> Auth:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jaffle_stack.launch_run",
+        description=(__doc__ or "").strip().split("\n")[0],
+    )
     parser.add_argument("--url", default=WEBSERVER_URL)
     parser.add_argument("--location", default=LOCATION)
     parser.add_argument("--timeout", type=float, default=600)
@@ -47,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         detail = REFUSED.get(e.code)
         message = f"launch_run: {args.url} refused the launch ({e.code} {e.reason})"
         print(message + (f": {detail}" if detail else ""), file=sys.stderr)
+        return 2
+    except urllib.error.URLError as e:
+        print(
+            f"launch_run: cannot reach {args.url} ({e.reason}); is the stack up?", file=sys.stderr
+        )
         return 2
     try:
         run = api.wait_run(run_id, args.timeout)

@@ -1,6 +1,7 @@
-"""Bring the whole stack up on this machine from nothing: a Docker engine if none answers, the
-stand-in base images, the two project images, then `compose up` and a wait until every service is
-healthy. Prints timings.
+"""Bring the whole stack up on this machine from nothing and print the timings.
+
+A Docker engine if none answers, the stand-in base images, the two project images, then
+`compose up` and a wait until every service is healthy.
 
     uv run --frozen python -m jaffle_stack.up [--env-file .stack/stack.env]
 
@@ -52,7 +53,9 @@ def up(stack: Compose, healthy_timeout: float) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jaffle_stack.up", description=(__doc__ or "").strip().split("\n")[0]
+    )
     parser.add_argument("--env-file", type=Path, default=DEFAULT_ENV_FILE)
     parser.add_argument(
         "--healthy-timeout",

@@ -1,9 +1,11 @@
 """The stack toolkit's parts that need no Docker engine: every GraphQL document the stack tests
-send, checked against the installed Dagster's schema; the env file; the polling loop."""
+send, checked against the installed Dagster's schema; the env file; the polling loop; launch_run
+without a webserver."""
 
 from __future__ import annotations
 
 import ast
+import socket
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from graphql import GraphQLSchema, OperationDefinitionNode, parse, validate
 from graphql.execution.values import get_variable_values
 
 from jaffle_stack import graphql as api
+from jaffle_stack import launch_run
 from jaffle_stack.compose import ROOT, read_env_file, write_env_file
 from jaffle_stack.wait import Timeout, poll
 
@@ -92,6 +95,16 @@ def test_env_file_reader_skips_comments_and_keeps_equals_in_values(tmp_path: Pat
         "COMPOSE_PROJECT_NAME": "jaffle",
         "RAW_DATA_URI": "http://h/?a=b",
     }
+
+
+def test_launch_run_names_a_webserver_it_cannot_reach(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert launch_run.main(["--url", url, "--timeout", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"launch_run: cannot reach {url}" in err and "is the stack up?" in err
 
 
 def test_poll_retries_errors_then_returns_the_first_truthy_value() -> None:
