@@ -180,7 +180,8 @@ class Compose:
         A one-shot service that exited 0 is 'completed'."""
         out: dict[str, str] = {}
         for service in self.services():
-            ids = self.compose("ps", "-q", service).split()
+            # -a: compose v2 lists only running containers without it, and `init` has exited.
+            ids = self.compose("ps", "-a", "-q", service).split()
             if not ids:
                 out[service] = "missing"
                 continue

@@ -60,7 +60,7 @@ def main() -> int:
     parser.add_argument(
         "--healthy-timeout",
         type=float,
-        default=float(os.environ.get("STACK_HEALTHY_TIMEOUT", "180")),
+        default=float(os.environ.get("STACK_HEALTHY_TIMEOUT", "300")),
         help="seconds to wait for every service to be healthy (env STACK_HEALTHY_TIMEOUT)",
     )
     args = parser.parse_args()
