@@ -12,6 +12,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from jaffle_stack.graphql import WEBSERVER_URL
 from jaffle_stack.stack import ObservedRun, Stack
+from tests.stack import ASSETS
 
 pytestmark = pytest.mark.stack
 
@@ -20,11 +21,6 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-GRAPH_ASSETS = [
-    "raw_customers", "raw_orders", "raw_payments",
-    "stg_customers", "stg_orders", "stg_payments",
-    "orders", "customers", "order_count_chart",
 ]  # fmt: skip
 
 
@@ -70,7 +66,7 @@ def test_login_then_asset_graph_shows_every_asset(
     page.get_by_role("menuitem", name="Expand all groups").click()
     page.keyboard.press("Escape")
     graph = page.locator("svg foreignObject")
-    for name in GRAPH_ASSETS:
+    for name in ASSETS:
         graph.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=30_000)
     page.screenshot(path=str(artifacts / "asset_graph.png"))
 
