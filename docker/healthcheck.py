@@ -4,6 +4,7 @@
 Docker runs a check every few seconds, so none imports Dagster unless it must:
 - grpc: the gRPC health call `dagster api grpc-health-check` makes, on 127.0.0.1:4000;
 - http URL: the URL answers 2xx;
+- file PATH MAX_AGE: PATH was modified within MAX_AGE seconds (the alert watchdog's heartbeat);
 - daemon: the scheduler, sensor and run-queue daemons heartbeated within the last minute (read
   from Dagster's `daemon_heartbeats` table with psycopg2, ~50 ms, where `dagster-daemon
   liveness-check` imports Dagster for ~1 s of CPU and accepts heartbeats up to 30 minutes old),
@@ -36,6 +37,11 @@ def grpc_check(port: int = 4000) -> bool:
 def http_check(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=5) as response:
         return 200 <= response.status < 300
+
+
+def file_check(path: str, max_age_seconds: str) -> bool:
+    """A process that touches `path` as it works did so within the last `max_age_seconds`."""
+    return time.time() - os.path.getmtime(path) <= float(max_age_seconds)
 
 
 def daemon_check() -> bool:
@@ -73,9 +79,11 @@ def main(argv: list[str]) -> int:
         "grpc": lambda: grpc_check(),
         "http": lambda: http_check(args[0]),
         "daemon": daemon_check,
+        "file": lambda: file_check(*args),
     }
     if kind not in checks:
-        print("usage: jaffle-healthcheck grpc | http URL | daemon", file=sys.stderr)
+        usage = "usage: jaffle-healthcheck grpc | http URL | daemon | file PATH MAX_AGE"
+        print(usage, file=sys.stderr)
         return 2
     try:
         return 0 if checks[kind]() else 1

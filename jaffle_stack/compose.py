@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The stack tests' infrastructure the toolkit also runs: engine.sh and build_standins.sh.
 TEST_INFRA = ROOT / "tests" / "stack"
 # Services that run once and exit (0) at each `up`, before the others start.
-ONE_SHOT = {"init"}
+ONE_SHOT = {"init", "migrate"}
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
@@ -163,7 +163,12 @@ class Compose:
             (directory / f"compose-{service}{suffix}.log").write_text(logs)
 
     def services(self) -> list[str]:
-        return self.compose("config", "--services").split()
+        """The services `up` starts: those in a profile (`restore`, run on demand) are left out,
+        which `config --services` of docker-compose 1.29 does not do."""
+        import yaml
+
+        config = yaml.safe_load(self.compose("config"))
+        return [name for name, spec in config["services"].items() if not spec.get("profiles")]
 
     def container(self, service: str) -> str:
         """Id of the service's container (running or not)."""

@@ -165,6 +165,23 @@ class Dagster:
             raise RuntimeError(f"launchRun failed: {result}")
         return result["run"]["runId"]
 
+    def launch_job(self, job: str, auth: Auth = None) -> str:
+        """Launch a (non-asset) job of the location, as its Launchpad does; returns the run id."""
+        repos = self.graphql(REPOS_QUERY, auth=auth)["repositoriesOrError"]
+        repo = next(r for r in repos["nodes"] if r["location"]["name"] == self.location)
+        params = {
+            "selector": {
+                "repositoryLocationName": self.location,
+                "repositoryName": repo["name"],
+                "jobName": job,
+            },
+            "runConfigData": {},
+        }
+        result = self.graphql(LAUNCH_MUTATION, {"params": params}, auth)["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise RuntimeError(f"launchRun of {job} failed: {result}")
+        return result["run"]["runId"]
+
     def run(self, run_id: str) -> dict[str, Any]:
         """The run, with its tags also as a dict under "tagmap"."""
         run = self.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from jaffle_platform import settings
+from jaffle_stack import alert_hook
 from jaffle_stack.compose import ROOT, docker, foreign_resources, write_env_file
 from jaffle_stack.graphql import STOP_SCHEDULE
 from jaffle_stack.stack import ObservedRun, ScheduleTick, Stack, observe_run
@@ -32,6 +33,10 @@ PROJECT = "jaffletest"
 ENV_FILE = ROOT / ".stack" / "test.env"
 # The test stack's landing folder: never the checkout's own ./landing.
 LANDING = ROOT / ".stack" / "landing-test"
+# Its backups and warehouse snapshot: never the checkout's ./backups and ./snapshot. Created here
+# (as root in CI), so init's hand-over to uid 1000 is exercised too.
+BACKUPS = ROOT / ".stack" / "backups-test"
+SNAPSHOT = ROOT / ".stack" / "snapshot-test"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
@@ -74,6 +79,10 @@ def _write_env_file() -> dict[str, str]:
         JAFFLE_LANDING_DIR=str(LANDING),
         # Short, so the landing tests wait seconds rather than the default 20 s.
         JAFFLE_LANDING_STABLE_SECONDS="4",
+        JAFFLE_BACKUP_DIR=str(BACKUPS),
+        # Alerts go to a receiver on the stack's network (the alert_hook fixture).
+        JAFFLE_ALERT_URLS=alert_hook.URL,
+        JAFFLE_SNAPSHOT_DIR=str(SNAPSHOT),
     )
 
 
@@ -117,8 +126,9 @@ def stack(artifacts: Path) -> Iterator[Stack]:
         _remove_run_containers()
         stack.compose("down", "-v", "--remove-orphans", check=False)
     stack.env = _write_env_file()
-    shutil.rmtree(LANDING, ignore_errors=True)
-    LANDING.mkdir(parents=True)
+    for folder in (LANDING, BACKUPS, SNAPSHOT):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
 
     started = time.monotonic()
     up = subprocess.run(
@@ -143,6 +153,13 @@ def stack(artifacts: Path) -> Iterator[Stack]:
         stack.save_logs(artifacts)
         _remove_run_containers()
         stack.compose("down", "-v", "--remove-orphans", check=False)
+
+
+@pytest.fixture(scope="session")
+def hook(stack: Stack) -> Iterator[alert_hook.AlertHook]:
+    """The webhook the stack's alerts go to (JAFFLE_ALERT_URLS), from the stack's own image."""
+    yield alert_hook.start(stack.user_code_image(), "jaffle_platform")
+    alert_hook.stop()
 
 
 @pytest.fixture(scope="session")

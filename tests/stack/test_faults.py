@@ -3,8 +3,11 @@ concurrent runs on the one DuckDB file."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from jaffle_stack.alert_hook import AlertHook
 from jaffle_stack.compose import docker
 from jaffle_stack.stack import ObservedRun, Stack, observe_run
 from jaffle_stack.wait import poll
@@ -17,7 +20,9 @@ pytestmark = [
 ]
 
 
-def test_killed_run_is_marked_failed_and_retried(stack: Stack, materialized: ObservedRun) -> None:
+def test_killed_run_is_marked_failed_retried_and_alerted_once(
+    stack: Stack, materialized: ObservedRun, hook: AlertHook
+) -> None:
     stack.wait_idle()
     run_id = stack.launch_all_assets()
 
@@ -38,6 +43,21 @@ def test_killed_run_is_marked_failed_and_retried(stack: Stack, materialized: Obs
     retry = stack.wait_run(retries[0]["runId"], 300)  # the killed run's slot frees after 60 s
     assert retry["tagmap"].get("dagster/retry_number") == "1"
     assert retry["status"] == "SUCCESS"
+
+    # One alert names the killed run, one says its retry recovered it (run_alerts ticks every
+    # 30 s); nothing more about either run.
+    def about(run: str) -> list[dict]:
+        return [m for m in hook.messages() if run in m.get("message", "")]
+
+    def both() -> tuple[list[dict], list[dict]] | None:
+        failed, recovered = about(run_id), about(retry["runId"])
+        return (failed, recovered) if failed and recovered else None
+
+    poll("the failure and the recovery alerts", both, 120)
+    time.sleep(35)  # one more sensor tick: a duplicate would show now
+    titles = [m["title"] for m in about(run_id)]
+    assert [t.split(":")[0] for t in titles] == ["Run failed", "Recovered"], titles
+    assert [m["title"].split(":")[0] for m in about(retry["runId"])] == ["Recovered"]
 
 
 def test_webserver_and_daemon_recover_from_a_postgres_restart(stack: Stack) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from jaffle_platform.defs.ingest.assets import ALLOW_SHRINK_TAG
 from jaffle_platform.generate import generate
+from jaffle_stack import metrics
 from jaffle_stack.stack import ObservedRun, Stack
 from jaffle_stack.wait import poll
 from tests.integration.expected import expected_customers
@@ -107,6 +108,7 @@ def test_bad_file_in_landing_fails_once_and_keeps_the_marts(
     stack.wait_idle()
     marts_before = mart_sums(stack)
     before = {r["runId"] for r in stack.runs()}
+    failures_before = metrics.value(metrics.scrape(), "jaffle_runs", status="FAILURE")
     good = landed.files / "raw_orders.csv"
     lines = good.read_text().splitlines()
     # One order with a status the data contract does not know.
@@ -126,3 +128,7 @@ def test_bad_file_in_landing_fails_once_and_keeps_the_marts(
     after = [r for r in stack.runs() if r["runId"] not in before]
     assert [r["runId"] for r in after] == [failed["runId"]], "a refused file was retried"
     assert mart_sums(stack) == marts_before
+    # The metrics endpoint counts the failure (issue 8).
+    assert failures_before is not None
+    failures = metrics.value(metrics.scrape(), "jaffle_runs", status="FAILURE")
+    assert failures == failures_before + 1

@@ -308,13 +308,19 @@ def test_every_container_is_hardened(stack: Stack, run_observed: ObservedRun) ->
         assert log["Type"] == "json-file" and log["Config"].get("max-size"), f"{name}: {log}"
 
 
-def test_only_the_daemon_mounts_the_docker_socket(stack: Stack, run_observed: ObservedRun) -> None:
-    with_socket = [
+def test_only_the_daemon_and_one_shot_init_mount_the_docker_socket(
+    stack: Stack, run_observed: ObservedRun
+) -> None:
+    containers = all_containers(stack, run_observed)
+    with_socket = sorted(
         name
-        for name, info in all_containers(stack, run_observed).items()
+        for name, info in containers.items()
         if any(m["Destination"] == "/var/run/docker.sock" for m in info["Mounts"])
-    ]
-    assert with_socket == ["daemon"]
+    )
+    assert with_socket == ["daemon", "init"]
+    # init only pins the user-code image at `up`, then it is gone: nothing keeps the socket.
+    assert containers["init"]["State"]["Status"] == "exited"
+    assert containers["init"]["State"]["ExitCode"] == 0
 
 
 def test_user_code_mounts_only_what_it_reads(stack: Stack) -> None:

@@ -15,11 +15,17 @@ pytestmark = pytest.mark.stack
 
 def test_every_service_is_running_and_healthy(stack: Stack) -> None:
     health = stack.health()
-    assert set(health) == {"init", "postgres", "user_code", "webserver", "daemon", "reports"}
-    assert health == {**dict.fromkeys(health, "healthy"), "init": "completed"}
+    assert set(health) == {
+        "init", "migrate", "postgres", "user_code", "webserver", "daemon", "reports", "metrics",
+        "alert_watchdog",
+    }  # fmt: skip
+    one_shot = {"init": "completed", "migrate": "completed"}
+    assert health == {**dict.fromkeys(health, "healthy"), **one_shot}
 
 
-@pytest.mark.parametrize("service", ["user_code", "webserver", "daemon", "reports"])
+@pytest.mark.parametrize(
+    "service", ["user_code", "webserver", "daemon", "reports", "metrics", "alert_watchdog"]
+)
 def test_service_runs_as_non_root(stack: Stack, service: str) -> None:
     # The main process, not `docker exec`'s: the daemon's container starts as root to read the
     # Docker socket's group, and its entrypoint drops to uid 1000 before Dagster starts.
@@ -28,7 +34,7 @@ def test_service_runs_as_non_root(stack: Stack, service: str) -> None:
     assert uids == ["1000"] * 4, f"{service} runs as uids {uids}"
 
 
-def test_only_webserver_and_reports_are_published_on_localhost(stack: Stack) -> None:
+def test_only_webserver_reports_and_metrics_are_published_on_localhost(stack: Stack) -> None:
     published = {}
     for service in stack.services():
         ports = stack.inspect(stack.container(service))["NetworkSettings"]["Ports"] or {}
@@ -39,8 +45,8 @@ def test_only_webserver_and_reports_are_published_on_localhost(stack: Stack) -> 
         }
     assert published["webserver"] == {"3000/tcp": ["127.0.0.1"]}
     assert published["reports"] == {"8080/tcp": ["127.0.0.1"]}
-    assert published["postgres"] == {}
-    assert published["user_code"] == {}
-    assert published["daemon"] == {}
+    assert published["metrics"] == {"9108/tcp": ["127.0.0.1"]}
+    for service in ("postgres", "user_code", "daemon", "alert_watchdog"):
+        assert published[service] == {}, service
     with urllib.request.urlopen(f"{WEBSERVER_URL}/healthz", timeout=10) as response:
         assert response.status == 200

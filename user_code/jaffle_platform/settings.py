@@ -108,6 +108,11 @@ def reports_base_url() -> str | None:
     return url.rstrip("/") if url else None
 
 
+def snapshot_dir() -> Path:
+    """Folder of the read-only warehouse snapshot, warehouse.duckdb, replaced after each refresh."""
+    return Path(_env("SNAPSHOT_DIR") or Path.cwd() / "snapshot").resolve()
+
+
 def dbt_project_dir() -> Path:
     return Path(_env("DBT_PROJECT_DIR") or DEFAULT_DBT_PROJECT_DIR).resolve()
 
@@ -160,3 +165,49 @@ def download_timeout_seconds() -> float:
 def max_runtime_seconds() -> int:
     """Runs launched by the schedule and the sensor are stopped by run monitoring after this."""
     return int(_positive_number("JAFFLE_MAX_RUNTIME_SECONDS", 3600))
+
+
+# --- Alerts ---
+
+
+def alert_urls() -> str | None:
+    """Apprise URLs that alerts go to (JAFFLE_ALERT_URLS: one or more, separated by spaces or
+    commas). Unset or empty: alerts are off."""
+    return _env("JAFFLE_ALERT_URLS")
+
+
+def public_url() -> str:
+    """The Dagster UI's address as users reach it (JAFFLE_PUBLIC_URL), for links in alerts."""
+    return (_env("JAFFLE_PUBLIC_URL") or "http://localhost:3000").rstrip("/")
+
+
+# --- Maintenance: retention and backups ---
+
+
+def _env_count(name: str, default: int) -> int:
+    """A whole number of 1 or more (days, backups)."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"{name}={raw!r} must be 1 or more")
+    return value
+
+
+def retention_days() -> int:
+    """Finished runs created more than this many days ago are deleted by the retention job."""
+    return _env_count("JAFFLE_RETENTION_DAYS", 30)
+
+
+def backups_dir() -> Path:
+    """Where the backup job writes (BACKUPS_DIR; default ./backups)."""
+    return Path(_env("BACKUPS_DIR") or Path.cwd() / "backups").resolve()
+
+
+def backup_keep() -> int:
+    """How many backups the backup job keeps; older ones are deleted after a new one is made."""
+    return _env_count("JAFFLE_BACKUP_KEEP", 7)
