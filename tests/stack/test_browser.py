@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from jaffle_stack.graphql import WEBSERVER_URL
 from jaffle_stack.stack import ObservedRun, Stack
-from tests.stack import ASSETS
+from tests import ASSETS
 
 pytestmark = pytest.mark.stack
 

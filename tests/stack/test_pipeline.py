@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from jaffle_stack.stack import ObservedRun, Stack
-from tests.stack import ASSETS
+from tests import ASSETS
 
 pytestmark = pytest.mark.stack
 

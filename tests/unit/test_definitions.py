@@ -7,6 +7,7 @@ import subprocess
 import dagster as dg
 
 from jaffle_platform.definitions import defs
+from tests import ASSETS
 
 
 def asset_graph():
@@ -15,17 +16,7 @@ def asset_graph():
 
 def test_definitions_load_with_every_asset():
     keys = {k.to_user_string() for k in asset_graph().get_all_asset_keys()}
-    assert {
-        "raw_customers",
-        "raw_orders",
-        "raw_payments",
-        "stg_customers",
-        "stg_orders",
-        "stg_payments",
-        "orders",
-        "customers",
-        "order_count_chart",
-    } <= keys
+    assert set(ASSETS) <= keys
 
 
 def test_graph_runs_from_raw_files_to_chart():
