@@ -33,5 +33,6 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("RAW_DATA_URI", str(raw_dir))
     monkeypatch.setenv("DUCKDB_PATH", str(ws.duckdb_path))
     monkeypatch.setenv("REPORTS_DIR", str(ws.reports_dir))
+    monkeypatch.setenv("SNAPSHOT_DIR", str(tmp_path / "snapshot"))
     monkeypatch.delenv("REPORTS_BASE_URL", raising=False)
     return ws
