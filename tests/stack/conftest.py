@@ -155,9 +155,11 @@ def stack(artifacts: Path) -> Iterator[Stack]:
         stack.compose("down", "-v", "--remove-orphans", check=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def hook(stack: Stack) -> Iterator[alert_hook.AlertHook]:
-    """The webhook the stack's alerts go to (JAFFLE_ALERT_URLS), from the stack's own image."""
+    """The webhook the stack's alerts go to (JAFFLE_ALERT_URLS), from the stack's own image.
+    Only for the test that asks: on the stack's network it would keep `compose down` from
+    removing the network."""
     yield alert_hook.start(stack.user_code_image(), "jaffle_platform")
     alert_hook.stop()
 
