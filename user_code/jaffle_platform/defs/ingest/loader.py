@@ -29,7 +29,9 @@ from jaffle_platform.defs.ingest.contract import (
 from jaffle_platform.defs.ingest.reading import (
     NOT_AN_INTEGER,
     bad_integer_row,
+    byte_census,
     csv_problem,
+    failed_integer_column,
     is_refusal,
     q,
     read_csv_sql,
@@ -37,7 +39,13 @@ from jaffle_platform.defs.ingest.reading import (
     refusal_for_bad_utf8,
     typed_select,
 )
-from jaffle_platform.defs.ingest.validation import current_bounds, signed_columns, validate
+from jaffle_platform.defs.ingest.validation import (
+    current_bounds,
+    integers_proven,
+    signed_columns,
+    staged_stats,
+    validate,
+)
 
 __all__ = [
     "ORDER_STATUSES",
@@ -94,8 +102,22 @@ def load_raw_table(
     bounds = current_bounds(table)
     min_ratio = settings.min_row_ratio()
     signed = signed_columns(table, bounds)
-    source_sql = read_csv_sql(table, csv_path, header)
-    rows_sql = f"(select {typed_select(table, signed, strict=False)} from {source_sql})"
+    text_sql = read_csv_sql(table, csv_path, header)
+    # The fast read (DuckDB parses the integers, the byte census proves them plain) takes files
+    # whose header is the contract's columns (byte_census says which line ends it can vouch
+    # for); other files take the text read, whose strict cast refuses what is not plain digits.
+    census = None
+    if sorted(header) == sorted(table.columns):
+        with infrastructure_errors(table.name, source):
+            census = byte_census(csv_path)
+    if census is None:
+        source_sql = text_sql
+        select = typed_select(table, signed)
+        rows_sql = f"(select {typed_select(table, signed, strict=False)} from {text_sql})"
+    else:
+        source_sql = read_csv_sql(table, csv_path, header, text_integers=False)
+        select = ", ".join(q(c) for c in table.columns)
+        rows_sql = f"(select {select} from {source_sql})"
     target = f"{RAW_SCHEMA}.{q(table.name)}"
     staged = f"{RAW_SCHEMA}.{q('_incoming_' + table.name)}"
 
@@ -106,16 +128,23 @@ def load_raw_table(
             previous = _row_count(con, table.name)
             try:
                 con.execute(
-                    f"create or replace table {staged} as "
-                    f"select {typed_select(table, signed)} from {source_sql}"
+                    f"create or replace table {staged} as select {select} from {source_sql}"
                 )
             except duckdb.Error as exc:
                 if not is_refusal(exc):
                     raise
                 # The failed statement aborted the transaction; the lookups below read the file.
                 _rollback(con)
-                raise _refusal(con, table, csv_path, source, source_sql, signed, exc) from None
-            num_rows = validate(con, table, staged, rows_sql, source, bounds)
+                raise _refusal(con, table, csv_path, source, text_sql, signed, exc) from None
+            stats = staged_stats(con, table, staged, bounds, signed)
+            if census is not None and not integers_proven(table, header, census, stats):
+                # Some bytes are not accounted for: a blank line, padding, or an integer that is
+                # not plain digits. Only reading the integers as text tells which.
+                bad = bad_integer_row(con, table, text_sql, signed)
+                if bad is not None:
+                    line, problem = bad
+                    raise RawDataError(table.name, source, problem, line)
+            num_rows = validate(con, table, stats, staged, rows_sql, source, bounds)
             if previous and not allow_shrink and num_rows < min_ratio * previous:
                 raise RawDataError(
                     table.name,
@@ -141,16 +170,31 @@ def _refusal(
     table: RawTable,
     csv_path: Path,
     source: str,
-    source_sql: str,
+    text_sql: str,
     signed: set[str],
     exc: duckdb.Error,
 ) -> RawDataError:
-    """The refusal for a read that DuckDB rejected, with the real line and a plain reason."""
-    text = str(exc)
-    if "Invalid unicode" in text:
+    """The refusal for a read that DuckDB rejected, with the real line and a plain reason.
+
+    `text_sql` reads the file with its integers as text, to say which one is not plain.
+    """
+    if "Invalid unicode" in str(exc):
         return refusal_for_bad_utf8(table, csv_path, source)
-    if "CSV Error on Line" not in text or NOT_AN_INTEGER in text:
-        bad = bad_integer_row(con, table, source_sql, signed)
+    if (
+        "CSV Error on Line" not in str(exc)
+        or NOT_AN_INTEGER in str(exc)
+        or failed_integer_column(table, exc)
+    ):
+        try:
+            bad = bad_integer_row(con, table, text_sql, signed)
+        except duckdb.Error as text_exc:
+            # The typed read took a blank line for a bad integer; the text read says what it is.
+            if not is_refusal(text_exc):
+                raise
+            if "Invalid unicode" in str(text_exc):
+                return refusal_for_bad_utf8(table, csv_path, source)
+            problem, line = csv_problem(text_exc)
+            return RawDataError(table.name, source, problem, line)
         if bad is not None:
             line, problem = bad
             return RawDataError(table.name, source, problem, line)

@@ -1,16 +1,26 @@
 """Reading a raw CSV: the header, the DuckDB read, and DuckDB's errors turned into refusals.
 
-Integer columns are read as text and cast only when they are plain digits, because DuckDB's own
-integer parsing accepts `1.2` (as 1), `1e9`, `+5` and padded values without a word.
+DuckDB's own integer parsing accepts `1.2` (as 1), `1e9`, `+5`, `0x10`, `1_000` and padded
+values without a word, so integers must be proven plain digits. Two ways, same verdicts:
+
+- the fast read (`read_csv_sql(..., text_integers=False)`): DuckDB parses the integers, and
+  `byte_census` counts the file's non-digit bytes in one pass; validation.integers_proven then
+  checks that the staged values account for every one of them, so none is inside an integer;
+- the text read: integers are read as text and cast only when they are plain digits. It costs
+  about 40 % more; the loader takes it for files the census cannot vouch for (a first line with
+  quotes, mixed line ends, columns outside the contract), and when the census does not add up,
+  `bad_integer_row` reads the integers as text to find the one that is not plain.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from jaffle_platform.defs.ingest.contract import RawDataError, RawTable, WarehouseError
 
@@ -18,6 +28,11 @@ from jaffle_platform.defs.ingest.contract import RawDataError, RawTable, Warehou
 MAX_LINE_BYTES = 2_000_000
 # What a value that is not plain digits becomes before the cast, so the cast fails loudly.
 NOT_AN_INTEGER = "not a plain integer"
+# Every DATE is read with this format; a date the reader accepts holds its two '-' at least.
+DATE_FORMAT = "%Y-%m-%d"
+DATE_SEPARATORS = 2
+# Files are scanned in blocks this size, read into one reused buffer: it stays in the CPU cache
+# and costs no page faults, where a mmap of a 350 MiB file cost 0.8 s of faults.
 _CHUNK = 1 << 20
 
 
@@ -72,18 +87,90 @@ def read_header(table: RawTable, csv_path: Path, source: str) -> list[str]:
     return header
 
 
-def read_csv_sql(table: RawTable, csv_path: Path, header: list[str]) -> str:
-    """A DuckDB read_csv call with explicit types: no sniffing, strict row shape."""
-    # Columns the contract does not know are kept as text only to keep the row shape strict;
-    # integers are read as text too and cast by typed_select, after a strict check.
+def read_csv_sql(
+    table: RawTable, csv_path: Path, header: list[str], *, text_integers: bool = True
+) -> str:
+    """A DuckDB read_csv call with explicit types: no sniffing, strict row shape.
+
+    `text_integers`: integers come as text, for typed_select's strict cast or bad_integer_row;
+    otherwise DuckDB parses them (leniently: the census must then prove them plain).
+    """
+    # Columns the contract does not know are kept as text only to keep the row shape strict.
     types = {h: table.columns.get(h, "VARCHAR") for h in header}
-    types = {h: "VARCHAR" if t == "BIGINT" else t for h, t in types.items()}
+    if text_integers:
+        types = {h: "VARCHAR" if t == "BIGINT" else t for h, t in types.items()}
     columns = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in types.items()) + "}"
     return (
         f"read_csv({sql_str(str(csv_path))}, header = true, auto_detect = false, "
         f"delim = ',', quote = '\"', escape = '\"', columns = {columns}, "
-        "dateformat = '%Y-%m-%d', strict_mode = true, null_padding = false)"
+        f"dateformat = {sql_str(DATE_FORMAT)}, strict_mode = true, null_padding = false)"
     )
+
+
+@dataclass(frozen=True)
+class ByteCensus:
+    """The file's bytes as the integer proof needs them, counted in one pass.
+
+    `counted`: bytes of the whole file that are neither ASCII digits nor quotes (a quoted field
+    is read without its quotes and a doubled quote is one quote of a value, so both sides of
+    the proof leave quotes out); `header_counted`: those of the first line, its line end
+    included; `line_end`: bytes of a line end (1 for LF, 2 for CRLF); `ends_with_newline`: the
+    file's last byte ends a line.
+    """
+
+    counted: int
+    header_counted: int
+    line_end: int
+    ends_with_newline: bool
+
+
+def byte_census(csv_path: Path) -> ByteCensus | None:
+    """Count the file's bytes other than digits and quotes, or None when its layout rules the
+    census out.
+
+    The census needs DuckDB's header to be exactly the first line, and every line end to be the
+    first line's: LF, or CRLF with every CR and LF byte of the file in a CRLF pair (a lone LF
+    would be a shorter line end). A first line holding a quote (a field could span lines) or
+    a stray CR, or a CRLF file with a lone CR or LF, is left to the text read.
+    """
+    size = max(1, min(_CHUNK, csv_path.stat().st_size))
+    buf = bytearray(size)
+    data = np.frombuffer(buf, dtype=np.uint8)
+    shifted = np.empty(size, dtype=np.uint8)
+    digit = np.empty(size, dtype=np.bool_)
+    counted, header_counted, last, size_read = 0, -1, 0, 0
+    crlf, cr, lf, pairs = False, 0, 0, 0
+    with csv_path.open("rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            if header_counted < 0:
+                end = buf.find(b"\n", 0, n)
+                first = bytes(buf[: end + 1])
+                crlf = first.endswith(b"\r\n")
+                if end < 0 or b"\r" in first[: -2 if crlf else None] or b'"' in first:
+                    return None
+                header_counted = len(first) - sum(48 <= b <= 57 for b in first)
+            # (byte - 48) wraps below '0', so one comparison finds the digits.
+            np.subtract(data[:n], 48, out=shifted[:n])
+            np.less(shifted[:n], 10, out=digit[:n])
+            counted += n - int(np.count_nonzero(digit[:n]))
+            if buf.find(b'"', 0, n) >= 0:
+                counted -= int(np.count_nonzero(data[:n] == ord('"')))
+            if crlf:
+                is_cr, is_lf = data[:n] == 13, data[:n] == 10
+                cr += int(np.count_nonzero(is_cr))
+                lf += int(np.count_nonzero(is_lf))
+                pairs += int(np.count_nonzero(is_cr[:-1] & is_lf[1:]))
+                pairs += last == 13 and buf[0] == 10  # a pair split across two blocks
+            last, size_read = buf[n - 1], n
+    if header_counted < 0 or (crlf and not cr == lf == pairs):
+        return None
+    line_end = 2 if crlf else 1
+    # Blank lines at the very end (an export's trailing newlines) hold no field: past the line
+    # end of the last row, the run of line ends that closes the file is left out.
+    tail = bytes(buf[:size_read])
+    run = len(tail) - len(tail.rstrip(b"\r\n" if crlf else b"\n"))
+    counted -= max(0, run - line_end)
+    return ByteCensus(counted, header_counted, line_end, last == ord("\n"))
 
 
 def not_plain_integer(column: str, signed: bool) -> str:
@@ -123,6 +210,15 @@ def bad_integer_row(
         f"or try_cast({q(c)} as bigint) is null))"
         for c in table.integer_columns
     ]
+    if not conditions:
+        return None
+    # A parallel count first: when the census only met quoted fields, no row is bad and the
+    # single-threaded row numbering below is not needed.
+    (n_bad,) = con.execute(
+        f"select count(*) from {source_sql} where {' or '.join(conditions)}"
+    ).fetchone() or (0,)
+    if not n_bad:
+        return None
     cols = ", ".join(q(c) for c in table.integer_columns)
     row = con.execute(
         f"select line, {cols} from (select row_number() over () + 1 as line, * from {source_sql}) "
@@ -170,6 +266,15 @@ def refusal_for_bad_utf8(table: RawTable, csv_path: Path, source: str) -> RawDat
 
 _LINE = re.compile(r"Line: (\d+)")
 _COLUMNS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+_CONVERTING = re.compile(r'Error when converting column "([^"]*)"')
+# DuckDB's whole complaint about a file that is not RFC 4180 CSV, such as one mixing line ends.
+_INVALID_STATE = "The CSV Parser state machine reached an invalid state"
+
+
+def failed_integer_column(table: RawTable, exc: duckdb.Error) -> bool:
+    """True when DuckDB's typed read failed on one of the contract's integer columns."""
+    match = _CONVERTING.search(str(exc))
+    return bool(match) and match.group(1) in table.integer_columns
 
 
 def is_refusal(exc: duckdb.Error) -> bool:
@@ -177,7 +282,9 @@ def is_refusal(exc: duckdb.Error) -> bool:
     text = str(exc)
     if isinstance(exc, duckdb.ConversionException):
         return True
-    return isinstance(exc, duckdb.InvalidInputException) and "CSV Error on Line" in text
+    return isinstance(exc, duckdb.InvalidInputException) and (
+        "CSV Error on Line" in text or _INVALID_STATE in text
+    )
 
 
 def csv_problem(exc: duckdb.Error) -> tuple[str, int | None]:
@@ -203,4 +310,9 @@ def csv_problem(exc: duckdb.Error) -> tuple[str, int | None]:
         detail = f"expected {cols.group(1)} columns, found {cols.group(2)}"
     elif detail.startswith("Maximum line size"):
         detail = f"line too long: {detail}"
+    elif detail.startswith(_INVALID_STATE):
+        detail = (
+            "not valid CSV: DuckDB's parser reached an invalid state (mixed line ends or a "
+            "carriage return inside a field do this)"
+        )
     return detail.rstrip("."), line
