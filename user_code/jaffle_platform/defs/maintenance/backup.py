@@ -23,7 +23,7 @@ from jaffle_platform.defs.maintenance.postgres import (
     instance_postgres,
     run_tool,
 )
-from jaffle_platform.defs.refresh.schedules import max_runtime_tags
+from jaffle_platform.defs.refresh.schedules import platform_schedule
 from jaffle_platform.resources import DUCKDB_POOL
 
 PREFIX = "jaffle-backup-"
@@ -295,14 +295,11 @@ def backup_job():
 
 
 def build_backup_schedule() -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
-        name="nightly_backup",
-        job=backup_job,
-        cron_schedule=BACKUP_CRON,
-        execution_timezone=settings.schedule_timezone(),
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Backs up Dagster's database and the warehouse every night at 02:00.",
-        tags_fn=lambda _context: max_runtime_tags(),
+    return platform_schedule(
+        "nightly_backup",
+        backup_job,
+        BACKUP_CRON,
+        "Backs up Dagster's database and the warehouse every night at 02:00.",
     )
 
 

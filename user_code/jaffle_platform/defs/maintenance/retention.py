@@ -11,7 +11,7 @@ from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 from jaffle_platform import settings
-from jaffle_platform.defs.refresh.schedules import max_runtime_tags
+from jaffle_platform.defs.refresh.schedules import platform_schedule
 
 # Only these: a queued, starting, started or canceling run is never deleted, however old.
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
@@ -127,14 +127,11 @@ def retention_job():
 
 
 def build_retention_schedule() -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
-        name="daily_retention",
-        job=retention_job,
-        cron_schedule=RETENTION_CRON,
-        execution_timezone=settings.schedule_timezone(),
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Deletes old runs every day at 03:00.",
-        tags_fn=lambda _context: max_runtime_tags(),
+    return platform_schedule(
+        "daily_retention",
+        retention_job,
+        RETENTION_CRON,
+        "Deletes old runs every day at 03:00.",
     )
 
 

@@ -18,17 +18,30 @@ def max_runtime_tags() -> dict[str, str]:
     return {dg.MAX_RUNTIME_SECONDS_TAG: str(settings.max_runtime_seconds())}
 
 
-def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
-    """Cron and timezone come from JAFFLE_SCHEDULE_CRON / JAFFLE_SCHEDULE_TIMEZONE."""
+def platform_schedule(
+    name: str, job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition, cron: str, description: str
+) -> dg.ScheduleDefinition:
+    """A schedule of the platform: running by default, in JAFFLE_SCHEDULE_TIMEZONE, each run
+    with the max-runtime tag."""
     return dg.ScheduleDefinition(
-        name="daily_refresh",
-        job=refresh_all_job,
-        cron_schedule=settings.schedule_cron(),
+        name=name,
+        job=job,
+        cron_schedule=cron,
         execution_timezone=settings.schedule_timezone(),
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Refreshes every asset, from the raw files to the chart.",
+        description=description,
         # Read at each tick, so JAFFLE_MAX_RUNTIME_SECONDS changes without a code reload.
         tags_fn=lambda _context: max_runtime_tags(),
+    )
+
+
+def build_daily_refresh_schedule() -> dg.ScheduleDefinition:
+    """Cron and timezone come from JAFFLE_SCHEDULE_CRON / JAFFLE_SCHEDULE_TIMEZONE."""
+    return platform_schedule(
+        "daily_refresh",
+        refresh_all_job,
+        settings.schedule_cron(),
+        "Refreshes every asset, from the raw files to the chart.",
     )
 
 
