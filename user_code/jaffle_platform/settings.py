@@ -63,6 +63,15 @@ def _env_date(name: str, default: dt.date) -> dt.date:
         raise ValueError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from None
 
 
+# The sample data's first day: the default first partition.
+SAMPLE_DATA_FIRST_DAY = dt.date(2018, 1, 1)
+
+
+def partitions_start() -> dt.date:
+    """JAFFLE_PARTITIONS_START: the first daily partition (ISO date)."""
+    return _env_date("JAFFLE_PARTITIONS_START", SAMPLE_DATA_FIRST_DAY)
+
+
 def min_id() -> int:
     """Smallest id (and foreign id) a raw row may carry."""
     return int(_env_number("JAFFLE_MIN_ID", 1, int))
