@@ -10,9 +10,9 @@ from __future__ import annotations
 import dagster as dg
 
 from jaffle_platform import settings
+from jaffle_platform.defs.ingest.contract import LOAD_DAY_COLUMN
 
-# The column of raw_orders and raw_payments that names the day file a row came from.
-LOAD_DAY_COLUMN = "load_day"
+__all__ = ["LOAD_DAY_COLUMN", "daily_partitions"]
 
 
 def daily_partitions() -> dg.DailyPartitionsDefinition:

@@ -9,9 +9,14 @@ when those differ from this module. docs/data-contract.md describes every rule.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 RAW_SCHEMA = "jaffle_shop"
+
+# The column of the daily tables (raw_orders, raw_payments) that names the day file a row came
+# from. The key of a daily table is (key, load_day): a day's file may repeat an earlier day's key.
+LOAD_DAY_COLUMN = "load_day"
 
 ORDER_STATUSES = ("placed", "shipped", "completed", "return_pending", "returned")
 PAYMENT_METHODS = ("credit_card", "coupon", "bank_transfer", "gift_card")
@@ -37,10 +42,20 @@ class RawTable:
     accepted_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
     ranges: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    # Daily: one file a day, `<name>/YYYY-MM-DD.csv`, loaded into that day's rows. Otherwise one
+    # file, `<name>.csv`, that replaces the whole table.
+    daily: bool = False
+    # A daily table whose key may appear in one day's file only (a payment is paid once).
+    key_unique_across_days: bool = False
 
     @property
     def file_name(self) -> str:
+        """The file of a snapshot table; for a daily table, see day_file_name."""
         return f"{self.name}.csv"
+
+    def day_file_name(self, day: dt.date) -> str:
+        """The file of one day of a daily table, relative to RAW_DATA_URI or the landing folder."""
+        return f"{self.name}/{day.isoformat()}.csv"
 
     @property
     def integer_columns(self) -> tuple[str, ...]:
@@ -68,7 +83,11 @@ RAW_TABLES: dict[str, RawTable] = {
             not_null=("id", "user_id", "order_date", "status"),
             accepted_values={"status": ORDER_STATUSES},
             ranges={"id": ID, "user_id": ID, "order_date": DATE},
-            description="Orders as exported by the shop: one row per order.",
+            description=(
+                "Orders as exported by the shop, one file a day: the orders created or changed "
+                "that day; one row per order and load_day, the latest load_day wins."
+            ),
+            daily=True,
         ),
         RawTable(
             name="raw_payments",
@@ -81,7 +100,12 @@ RAW_TABLES: dict[str, RawTable] = {
             not_null=("id", "order_id", "payment_method", "amount"),
             accepted_values={"payment_method": PAYMENT_METHODS},
             ranges={"id": ID, "order_id": ID, "amount": AMOUNT},
-            description="Payments as exported by the shop: one row per payment, amount in cents.",
+            description=(
+                "Payments as exported by the shop, one file a day: that day's payments, amount in "
+                "cents; one row per payment (append-only), tagged with its load_day."
+            ),
+            daily=True,
+            key_unique_across_days=True,
         ),
     )
 }

@@ -29,12 +29,21 @@ def copy_landed_file(
 ) -> tuple[str, str]:
     """Copy LANDING_DIR/file_name to dest if it is still the version the sensor saw.
 
-    Returns (source, sha256 of the copy). The name is always the table's fixed file name, never a
-    path from run config, and a symlink is refused, so config cannot make a run read other files.
+    Returns (source, sha256 of the copy). The name is always the table's fixed file name (or a
+    day's, from the run's partition), never a path from run config, and a symlink (file or day
+    folder) is refused, so config cannot make a run read other files.
     """
     source_path = settings.landing_dir() / file_name
     source = str(source_path)
     expected = (expected_size, expected_mtime_ns)
+    if source_path.parent != settings.landing_dir():
+        # A day file: its folder (raw_orders/) must be a real folder, not a link elsewhere.
+        try:
+            folder = os.lstat(source_path.parent)
+        except FileNotFoundError:
+            raise LandingFileChanged(table, source, "its folder is gone") from None
+        if not stat.S_ISDIR(folder.st_mode):
+            raise LandingFileChanged(table, source, "its folder is not a plain folder")
     try:
         fd = os.open(source_path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:

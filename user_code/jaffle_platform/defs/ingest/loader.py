@@ -9,6 +9,7 @@ or the machine raises WarehouseError (retry once fixed).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import duckdb
 
 from jaffle_platform import settings
 from jaffle_platform.defs.ingest.contract import (
+    LOAD_DAY_COLUMN,
     ORDER_STATUSES,
     PAYMENT_METHODS,
     RAW_SCHEMA,
@@ -37,6 +39,7 @@ from jaffle_platform.defs.ingest.reading import (
     read_csv_sql,
     read_header,
     refusal_for_bad_utf8,
+    sql_str,
     typed_select,
 )
 from jaffle_platform.defs.ingest.validation import (
@@ -54,9 +57,12 @@ __all__ = [
     "RAW_TABLES",
     "LoadResult",
     "RawDataError",
+    "DayFile",
+    "DaysResult",
     "RawTable",
     "WarehouseError",
     "infrastructure_errors",
+    "load_raw_days",
     "load_raw_table",
 ]
 
@@ -83,24 +89,24 @@ def infrastructure_errors(table: str, source: str) -> Iterator[None]:
         raise WarehouseError(table, source, f"{type(exc).__name__}: {exc}") from exc
 
 
-def load_raw_table(
-    con: duckdb.DuckDBPyConnection,
-    table: RawTable,
-    csv_path: Path,
-    source: str | None = None,
-    *,
-    allow_shrink: bool = False,
-    preview_rows: int = 5,
-) -> LoadResult:
-    """Replace RAW_SCHEMA.<table> with csv_path's rows, or raise, changing nothing.
+@dataclass(frozen=True)
+class _Reader:
+    """How to read and validate one file: SQL built once, outside the transaction."""
 
-    `source` is how the file is named in errors (its URL when it was downloaded). A file with
-    fewer rows than JAFFLE_MIN_ROW_RATIO of the current table is refused unless `allow_shrink`.
-    """
-    source = source or str(csv_path)
+    table: RawTable
+    csv_path: Path
+    source: str
+    header: list[str]
+    census: object
+    source_sql: str
+    select: str
+    rows_sql: str
+    text_sql: str
+    signed: set[str]
+
+
+def _reader(table: RawTable, csv_path: Path, source: str, bounds: dict) -> _Reader:
     header = read_header(table, csv_path, source)
-    bounds = current_bounds(table)
-    min_ratio = settings.min_row_ratio()
     signed = signed_columns(table, bounds)
     text_sql = read_csv_sql(table, csv_path, header)
     # The fast read (DuckDB parses the integers, the byte census proves them plain) takes files
@@ -118,6 +124,67 @@ def load_raw_table(
         source_sql = read_csv_sql(table, csv_path, header, text_integers=False)
         select = ", ".join(q(c) for c in table.columns)
         rows_sql = f"(select {select} from {source_sql})"
+    return _Reader(
+        table, csv_path, source, header, census, source_sql, select, rows_sql, text_sql, signed
+    )
+
+
+def _stage(con: duckdb.DuckDBPyConnection, r: _Reader, staged: str, bounds: dict) -> int:
+    """Read r's file into `staged` and validate it, inside the caller's transaction; return the
+    row count or raise RawDataError (the caller rolls back)."""
+    table = r.table
+    try:
+        con.execute(f"create or replace table {staged} as select {r.select} from {r.source_sql}")
+    except duckdb.Error as exc:
+        if not is_refusal(exc):
+            raise
+        # The failed statement aborted the transaction; the lookups below read the file.
+        _rollback(con)
+        raise _refusal(con, table, r.csv_path, r.source, r.text_sql, r.signed, exc) from None
+    stats = staged_stats(con, table, staged, bounds, r.signed)
+    if r.census is not None and not integers_proven(table, r.header, r.census, stats):  # type: ignore[arg-type]
+        # Some bytes are not accounted for: a blank line, padding, or an integer that is
+        # not plain digits. Only reading the integers as text tells which.
+        bad = bad_integer_row(con, table, r.text_sql, r.signed)
+        if bad is not None:
+            line, problem = bad
+            raise RawDataError(table.name, r.source, problem, line)
+    return validate(con, table, stats, staged, r.rows_sql, r.source, bounds)
+
+
+def _check_shrink(
+    r: _Reader, num_rows: int, previous: int | None, ratio: float, of_what: str
+) -> None:
+    if previous and num_rows < ratio * previous:
+        raise RawDataError(
+            r.table.name,
+            r.source,
+            f"the file ends with {num_rows} data row(s), fewer than {ratio:.0%} of "
+            f"the {previous} rows in {of_what} (JAFFLE_MIN_ROW_RATIO); if the "
+            "shrink is intended, load it with allow_shrink (run tag "
+            "jaffle/allow_shrink=true)",
+            num_rows + 1,
+        )
+
+
+def load_raw_table(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    csv_path: Path,
+    source: str | None = None,
+    *,
+    allow_shrink: bool = False,
+    preview_rows: int = 5,
+) -> LoadResult:
+    """Replace RAW_SCHEMA.<table> with csv_path's rows, or raise, changing nothing.
+
+    `source` is how the file is named in errors (its URL when it was downloaded). A file with
+    fewer rows than JAFFLE_MIN_ROW_RATIO of the current table is refused unless `allow_shrink`.
+    """
+    source = source or str(csv_path)
+    bounds = current_bounds(table)
+    min_ratio = settings.min_row_ratio()
+    reader = _reader(table, csv_path, source, bounds)
     target = f"{RAW_SCHEMA}.{q(table.name)}"
     staged = f"{RAW_SCHEMA}.{q('_incoming_' + table.name)}"
 
@@ -126,35 +193,9 @@ def load_raw_table(
         con.execute("begin transaction")
         try:
             previous = _row_count(con, table.name)
-            try:
-                con.execute(
-                    f"create or replace table {staged} as select {select} from {source_sql}"
-                )
-            except duckdb.Error as exc:
-                if not is_refusal(exc):
-                    raise
-                # The failed statement aborted the transaction; the lookups below read the file.
-                _rollback(con)
-                raise _refusal(con, table, csv_path, source, text_sql, signed, exc) from None
-            stats = staged_stats(con, table, staged, bounds, signed)
-            if census is not None and not integers_proven(table, header, census, stats):
-                # Some bytes are not accounted for: a blank line, padding, or an integer that is
-                # not plain digits. Only reading the integers as text tells which.
-                bad = bad_integer_row(con, table, text_sql, signed)
-                if bad is not None:
-                    line, problem = bad
-                    raise RawDataError(table.name, source, problem, line)
-            num_rows = validate(con, table, stats, staged, rows_sql, source, bounds)
-            if previous and not allow_shrink and num_rows < min_ratio * previous:
-                raise RawDataError(
-                    table.name,
-                    source,
-                    f"the file ends with {num_rows} data row(s), fewer than {min_ratio:.0%} of "
-                    f"the {previous} rows in the current table (JAFFLE_MIN_ROW_RATIO); if the "
-                    "shrink is intended, load it with allow_shrink (run tag "
-                    "jaffle/allow_shrink=true)",
-                    num_rows + 1,
-                )
+            num_rows = _stage(con, reader, staged, bounds)
+            if not allow_shrink:
+                _check_shrink(reader, num_rows, previous, min_ratio, "the current table")
             con.execute(f"drop table if exists {target}")
             con.execute(f"alter table {staged} rename to {q(table.name)}")
             result = _describe(con, table, target, num_rows, preview_rows)
@@ -163,6 +204,140 @@ def load_raw_table(
             _rollback(con)
             raise
     return result
+
+
+@dataclass(frozen=True)
+class DayFile:
+    """One day's file of a daily table: the day (its rows' load_day), the local path to read,
+    and how to name it in messages (its URL or landing path)."""
+
+    day: dt.date
+    path: Path
+    source: str
+
+
+@dataclass(frozen=True)
+class DaysResult:
+    """What load_raw_days did: rows loaded per day, rows the table now holds, its columns."""
+
+    rows_per_day: dict[dt.date, int]
+    table_rows: int
+    columns: list[tuple[str, str]]
+    preview: list[tuple]
+
+    @property
+    def num_rows(self) -> int:
+        return sum(self.rows_per_day.values())
+
+
+def load_raw_days(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    files: list[DayFile],
+    *,
+    allow_shrink: bool = False,
+    preview_rows: int = 5,
+) -> DaysResult:
+    """Replace the rows of each given day of RAW_SCHEMA.<table> with that day's file, all days
+    in one transaction, or raise, changing nothing.
+
+    Each day's rows carry `load_day` = the day. Days without a file are not touched (the
+    caller leaves them out). Every rule of load_raw_table holds per file; the shrink rule
+    compares a file with the rows its day holds now. For a table whose key is unique across
+    days (raw_payments), a key already loaded from another day is refused.
+    """
+    bounds = current_bounds(table)
+    min_ratio = settings.min_row_ratio()
+    target = f"{RAW_SCHEMA}.{q(table.name)}"
+    staged = f"{RAW_SCHEMA}.{q('_incoming_' + table.name)}"
+    day_col = q(LOAD_DAY_COLUMN)
+    columns = ", ".join(q(c) for c in table.columns)
+    rows_per_day: dict[dt.date, int] = {}
+    source = files[0].source if files else table.name
+    with infrastructure_errors(table.name, source):
+        con.execute(f"create schema if not exists {RAW_SCHEMA}")
+        con.execute("begin transaction")
+        try:
+            _ensure_daily_table(con, table)
+            for file in sorted(files, key=lambda f: f.day):
+                source = file.source
+                reader = _reader(table, file.path, file.source, bounds)
+                num_rows = _stage(con, reader, staged, bounds)
+                day = f"date {sql_str(file.day.isoformat())}"
+                if not allow_shrink:
+                    (previous,) = con.execute(
+                        f"select count(*) from {target} where {day_col} = {day}"
+                    ).fetchone() or (0,)
+                    _check_shrink(
+                        reader, num_rows, int(previous), min_ratio, f"day {file.day} of the table"
+                    )
+                if table.key_unique_across_days:
+                    _refuse_keys_of_other_days(con, reader, staged, target, day)
+                con.execute(f"delete from {target} where {day_col} = {day}")
+                con.execute(
+                    f"insert into {target} ({columns}, {day_col}) "
+                    f"select {columns}, {day} from {staged}"
+                )
+                rows_per_day[file.day] = num_rows
+            con.execute(f"drop table if exists {staged}")
+            (table_rows,) = con.execute(f"select count(*) from {target}").fetchone() or (0,)
+            described = _describe(con, table, target, 0, preview_rows)
+            con.execute("commit")
+        except BaseException:
+            _rollback(con)
+            raise
+    return DaysResult(rows_per_day, int(table_rows), described.columns, described.preview)
+
+
+def _ensure_daily_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    """Create the daily table (the contract's columns plus load_day) if it does not exist.
+
+    A table from before the daily layout (no load_day) is replaced by an empty one in the
+    same transaction: its rows name no day, and the day files reload them.
+    """
+    target = f"{RAW_SCHEMA}.{q(table.name)}"
+    if _row_count(con, table.name) is not None:
+        (has_day,) = con.execute(
+            "select count(*) from information_schema.columns where table_catalog = "
+            "current_database() and table_schema = ? and table_name = ? and column_name = ?",
+            [RAW_SCHEMA, table.name, LOAD_DAY_COLUMN],
+        ).fetchone() or (0,)
+        if has_day:
+            return
+        con.execute(f"drop table {target}")
+    columns = ", ".join(f"{q(c)} {t}" for c, t in table.columns.items())
+    con.execute(f"create table {target} ({columns}, {q(LOAD_DAY_COLUMN)} DATE)")
+
+
+def _refuse_keys_of_other_days(
+    con: duckdb.DuckDBPyConnection, r: _Reader, staged: str, target: str, day: str
+) -> None:
+    """Refuse a file holding a key that another day's file already loaded.
+
+    The range filter lets DuckDB skip, by their min/max, the row groups of a table whose keys
+    grow with the days, so the check costs the day, not the history.
+    """
+    key = q(r.table.key)
+    clash = con.execute(
+        f"with s as (select {key} from {staged}), b as (select min({key}) lo, max({key}) hi "
+        f"from s) select t.{key}, t.{q(LOAD_DAY_COLUMN)} from {target} t, b where t.{key} "
+        f"between b.lo and b.hi and t.{q(LOAD_DAY_COLUMN)} <> {day} and t.{key} in "
+        f"(select {key} from s) order by t.{key} limit 1"
+    ).fetchone()
+    if clash is None:
+        return
+    value, other_day = clash
+    (line,) = con.execute(
+        f"select line from (select row_number() over () + 1 as line, {key} from {r.rows_sql}) "
+        f"where {key} = {value} limit 1"
+    ).fetchone() or (None,)
+    raise RawDataError(
+        r.table.name,
+        r.source,
+        f"{r.table.key} {value} is already loaded from the file of {other_day}; each "
+        f"{r.table.key} is loaded from one day's file only",
+        line,
+    )
 
 
 def _refusal(

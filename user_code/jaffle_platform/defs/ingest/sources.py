@@ -31,9 +31,13 @@ RETRYABLE_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 class DownloadError(LoadProblem):
     """A raw file could not be fetched. `retryable` says whether asking again may help."""
 
-    def __init__(self, table: str, source: str, problem: str, *, retryable: bool):
+    def __init__(
+        self, table: str, source: str, problem: str, *, retryable: bool, status: int | None = None
+    ):
         super().__init__(table, source, problem, f"{table}: could not download {source}: {problem}")
         self.retryable = retryable
+        # The HTTP status that ended the download, if one did (404: no such file).
+        self.status = status
 
 
 def file_location(uri: str, file_name: str) -> str:
@@ -153,6 +157,7 @@ def _exchange(
             url,
             f"HTTP {response.status} {response.reason}",
             retryable=response.status in RETRYABLE_STATUSES,
+            status=response.status,
         )
     declared = _content_length(table, url, response.getheader("Content-Length"))
     if declared is not None and declared > max_bytes:
@@ -203,7 +208,10 @@ def _too_big(size: int, max_bytes: int) -> str:
 def fetch_raw_file(
     table: str, file_name: str, uri: str | None = None
 ) -> Iterator[tuple[Path, str]]:
-    """Yield (local path, how to name the file in errors); downloads go to a private temp dir."""
+    """Yield (local path, how to name the file in errors); downloads go to a private temp dir.
+
+    `file_name` may hold one folder (`raw_orders/2018-01-01.csv`, the daily layout).
+    """
     uri = uri or settings.raw_data_uri()
     location = file_location(uri, file_name)
     if not settings.raw_data_is_remote(uri):
@@ -211,8 +219,13 @@ def fetch_raw_file(
         return
     tmp = Path(tempfile.mkdtemp(prefix="jaffle-raw-"))
     try:
-        local = tmp / file_name
+        local = tmp / Path(file_name).name
         download(table, location, local)
         yield local, location
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def raw_file_absent(exc: DownloadError) -> bool:
+    """True when the server says the file does not exist (a day without a file)."""
+    return exc.status in (404, 410)
