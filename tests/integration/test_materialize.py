@@ -1,4 +1,8 @@
-"""Every asset materialized in-process into temp dirs, results checked against Python's own sums."""
+"""Every asset materialized in-process into temp dirs, results checked against Python's own sums.
+
+Runs cover a partition range (`first...last` day of the data) or one day, as
+`dagster asset materialize --partition-range` / `--partition` do.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +25,53 @@ from tests.integration.expected import (
 REPO = Path(__file__).resolve().parents[2]
 
 
-def materialize(instance: dg.DagsterInstance, selection: str = "*", raise_on_error: bool = True):
+FIRST_DAY = "2018-01-01"
+
+
+def data_days(raw_dir: Path) -> tuple[str, str]:
+    """The first and last day with an orders file."""
+    days = sorted(p.stem for p in (raw_dir / "raw_orders").glob("*.csv"))
+    return days[0], days[-1]
+
+
+def materialize(
+    instance: dg.DagsterInstance,
+    selection: str = "*",
+    raise_on_error: bool = True,
+    days: tuple[str, str] | str = FIRST_DAY,
+):
+    """One run of the selection over `days` (a day, or a (first, last) range, last included).
+
+    Assets without partitions (the dbt side before it is partitioned) run in a second run after
+    the partitioned ones, whose result is returned when it failed.
+    """
     job = defs.resolve_implicit_global_asset_job_def()
-    keys = dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
-    return job.execute_in_process(
-        instance=instance, asset_selection=list(keys), raise_on_error=raise_on_error
-    )
+    graph = defs.resolve_asset_graph()
+    keys = dg.AssetSelection.from_string(selection).resolve(graph)
+    partitioned = sorted(k for k in keys if graph.get(k).partitions_def is not None)
+    others = sorted(k for k in keys if graph.get(k).partitions_def is None)
+    result = None
+    if partitioned:
+        if isinstance(days, str):
+            where: dict = {"partition_key": days}
+        else:
+            where = {
+                "tags": {
+                    "dagster/asset_partition_range_start": days[0],
+                    "dagster/asset_partition_range_end": days[1],
+                }
+            }
+        result = job.execute_in_process(
+            instance=instance, asset_selection=partitioned, raise_on_error=raise_on_error, **where
+        )
+        if not result.success:
+            return result
+    if others:
+        result = job.execute_in_process(
+            instance=instance, asset_selection=others, raise_on_error=raise_on_error
+        )
+    assert result is not None
+    return result
 
 
 def query(path: Path, sql: str) -> list[tuple]:
@@ -52,7 +97,7 @@ def generated(workspace):
 
 def test_materialize_all_builds_marts_that_match_the_raw_files(generated, instance):
     ws = generated
-    result = materialize(instance)
+    result = materialize(instance, days=data_days(ws.raw_dir))
     assert result.success
 
     customers = {
@@ -108,6 +153,7 @@ def test_materialize_all_builds_marts_that_match_the_raw_files(generated, instan
         "user_id",
         "order_date",
         "status",
+        "load_day",
     ]
     model_meta = instance.get_latest_materialization_event(
         dg.AssetKey("customers")
@@ -120,22 +166,25 @@ def test_materialize_all_builds_marts_that_match_the_raw_files(generated, instan
 
 def test_bad_file_fails_the_run_and_keeps_every_table(workspace, instance):
     ws = workspace
-    assert materialize(instance).success
-    before = query(ws.duckdb_path, "select * from jaffle_shop.raw_orders order by id")
+    assert materialize(instance, days=data_days(ws.raw_dir)).success
+    every_row = "select * from jaffle_shop.raw_orders order by all"
+    before = query(ws.duckdb_path, every_row)
     customers_before = query(ws.duckdb_path, "select * from main.customers order by 1")
 
-    orders_csv = ws.raw_dir / "raw_orders.csv"
+    # The sample's busiest day: 2018-03-25 holds six orders.
+    orders_csv = ws.raw_dir / "raw_orders" / "2018-03-25.csv"
     lines = orders_csv.read_text().splitlines()
+    assert len(lines) == 7
     lines[5] = lines[5].rsplit(",", 1)[0] + ",teleported"
     orders_csv.write_text("\n".join(lines) + "\n")
 
-    result = materialize(instance, raise_on_error=False)
+    result = materialize(instance, raise_on_error=False, days="2018-03-25")
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.event_specific_data.error.message  # type: ignore[union-attr]
     assert "raw_orders" in message and str(orders_csv) in message
     assert "line 6" in message and "'teleported'" in message
-    assert query(ws.duckdb_path, "select * from jaffle_shop.raw_orders order by id") == before
+    assert query(ws.duckdb_path, every_row) == before
     assert query(ws.duckdb_path, "select * from main.customers order by 1") == customers_before
 
 
@@ -156,6 +205,26 @@ def test_remote_raw_data_uri_downloads_over_http(workspace, instance, monkeypatc
         assert materialize(instance, "raw_customers").success
         rows = query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers")
         assert rows == [(100,)]
+        # Days over http: a day the server has no file for (404) is skipped, not an error.
+        result = materialize(instance, "raw_orders", days=("2018-01-01", "2018-01-10"))
+        assert result.success
+        loaded = query(
+            workspace.duckdb_path,
+            "select load_day::varchar, count(*) from jaffle_shop.raw_orders group by 1 order by 1",
+        )
+        assert loaded == [
+            ("2018-01-01", 1),
+            ("2018-01-02", 3),
+            ("2018-01-03", 2),
+            ("2018-01-08", 2),
+            ("2018-01-10", 2),
+        ]
+        meta = instance.get_latest_materialization_event(
+            dg.AssetKey("raw_orders")
+        ).asset_materialization.metadata  # type: ignore[union-attr]
+        assert meta["missing_days"].value == (
+            "5 day(s): 2018-01-04 to 2018-01-07 (4 days), 2018-01-09"
+        )
         monkeypatch.setenv("RAW_DATA_URI", base + "/missing")
         result = materialize(instance, "raw_customers", raise_on_error=False)
         assert not result.success
@@ -180,13 +249,13 @@ def run_cli(workspace, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_materialize_one_asset_and_exit_nonzero_on_bad_input(workspace):
-    ok = run_cli(workspace, "--select", "raw_customers")
+    ok = run_cli(workspace, "--select", "raw_customers", "--partition", FIRST_DAY)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers") == [
         (100,)
     ]
     (workspace.raw_dir / "raw_customers.csv").write_text("id,first_name\n1,Ann\n")
-    bad = run_cli(workspace, "--select", "raw_customers")
+    bad = run_cli(workspace, "--select", "raw_customers", "--partition", FIRST_DAY)
     assert bad.returncode != 0
     assert "missing required column(s) last_name" in bad.stdout + bad.stderr
     assert query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers") == [

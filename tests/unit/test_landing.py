@@ -48,9 +48,21 @@ def sensor_request(landing_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Run
     return request
 
 
-def run(request_or_config, tables: list[str], tags: dict[str, str] | None = None):
+DAY = "2018-03-25"
+
+
+def drop_day(landing_dir: Path, day: str = DAY) -> Path:
+    """Land the sample's files of `day`; returns the orders file."""
+    for table in ("raw_orders", "raw_payments"):
+        (landing_dir / table).mkdir(exist_ok=True)
+        shutil.copy(settings.SAMPLE_DATA_DIR / table / f"{day}.csv", landing_dir / table)
+    return landing_dir / "raw_orders" / f"{day}.csv"
+
+
+def run(request_or_config, tables: list[str], tags: dict[str, str] | None = None, day: str = DAY):
     if isinstance(request_or_config, dg.RunRequest):
         run_config, tags = request_or_config.run_config, dict(request_or_config.tags)
+        day = request_or_config.partition_key or day
     else:
         run_config = request_or_config
     job = defs.resolve_implicit_global_asset_job_def()
@@ -61,6 +73,7 @@ def run(request_or_config, tables: list[str], tags: dict[str, str] | None = None
             tags=tags or {},
             instance=instance,
             raise_on_error=False,
+            partition_key=day,
         )
         meta = {}
         if result.success:
@@ -92,20 +105,19 @@ def rows(workspace, table: str) -> int | None:
 
 
 def test_the_sensors_run_loads_the_landed_file(workspace, landing_dir, monkeypatch):
-    landed = landing_dir / "raw_orders.csv"
-    shutil.copy(settings.SAMPLE_DATA_DIR / "raw_orders.csv", landed)
+    landed = drop_day(landing_dir)
     request = sensor_request(landing_dir, monkeypatch)
+    assert request.partition_key == DAY
 
     result, meta = run(request, ["raw_orders"])
     assert result.success
-    assert rows(workspace, "raw_orders") == len(landed.read_text().splitlines()) - 1
+    assert rows(workspace, "raw_orders") == len(landed.read_text().splitlines()) - 1 == 6
     assert meta["raw_orders"]["source"].value == str(landed)
     assert meta["raw_orders"]["sha256"].value == hashlib.sha256(landed.read_bytes()).hexdigest()
 
 
 def test_a_file_changed_after_the_sensor_saw_it_is_not_loaded(workspace, landing_dir, monkeypatch):
-    landed = landing_dir / "raw_orders.csv"
-    shutil.copy(settings.SAMPLE_DATA_DIR / "raw_orders.csv", landed)
+    landed = drop_day(landing_dir)
     request = sensor_request(landing_dir, monkeypatch)
     with landed.open("a") as out:
         out.write("100000,1,2018-01-01,placed\n")
@@ -119,6 +131,19 @@ def test_a_file_changed_after_the_sensor_saw_it_is_not_loaded(workspace, landing
     assert "will be picked up again" in message
     assert not events(result, "STEP_UP_FOR_RETRY"), "a changed file is not retried"
     assert rows(workspace, "raw_orders") is None, "nothing loaded"
+
+
+def test_a_day_folder_replaced_by_a_symlink_is_refused(workspace, landing_dir, monkeypatch):
+    drop_day(landing_dir)
+    request = sensor_request(landing_dir, monkeypatch)
+    shutil.rmtree(landing_dir / "raw_orders")
+    (landing_dir / "raw_orders").symlink_to(settings.SAMPLE_DATA_DIR / "raw_orders")
+
+    result, _ = run(request, ["raw_orders"])
+    assert not result.success
+    message = events(result, "STEP_FAILURE")[0].event_specific_data.error.message
+    assert "folder is not a plain folder" in message
+    assert rows(workspace, "raw_orders") is None
 
 
 def test_a_landed_file_replaced_by_a_symlink_is_refused(workspace, landing_dir, monkeypatch):
@@ -135,7 +160,7 @@ def test_a_landed_file_replaced_by_a_symlink_is_refused(workspace, landing_dir, 
 
 
 def test_from_landing_needs_the_signature(workspace, landing_dir):
-    shutil.copy(settings.SAMPLE_DATA_DIR / "raw_orders.csv", landing_dir / "raw_orders.csv")
+    drop_day(landing_dir)
     config = {"ops": {"raw_orders": {"config": {"from_landing": True}}}}
     result, _ = run(config, ["raw_orders"])
     assert not result.success
@@ -208,3 +233,17 @@ def test_a_scheduled_load_takes_the_landed_file_unless_raw_data_uri_is_set(
     result, _ = run({}, ["raw_customers"])
     assert result.success
     assert rows(workspace, "raw_customers") == len(lines) - 1
+
+
+def test_a_scheduled_day_takes_the_landed_day_file(workspace, landing_dir, monkeypatch):
+    landed = drop_day(landing_dir)
+    landed.write_text("\n".join(landed.read_text().splitlines()[:3]) + "\n")  # 2 of 6 orders
+    monkeypatch.delenv("RAW_DATA_URI")
+    result, meta = run({}, ["raw_orders"])
+    assert result.success
+    assert rows(workspace, "raw_orders") == 2
+    assert str(meta["raw_orders"]["source"].value) == str(landed)
+    # A day landed nowhere falls back to RAW_DATA_URI (here unset: the sample data).
+    result, meta = run({}, ["raw_orders"], day="2018-03-29")
+    assert result.success
+    assert rows(workspace, "raw_orders") == 2 + 3
