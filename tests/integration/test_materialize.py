@@ -14,6 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from jaffle_platform import settings
 from jaffle_platform.definitions import defs
 from jaffle_platform.generate import generate
 from tests.integration.expected import (
@@ -38,9 +39,10 @@ def materialize(
     instance: dg.DagsterInstance,
     selection: str = "*",
     raise_on_error: bool = True,
-    days: tuple[str, str] | str = FIRST_DAY,
+    days: tuple[str, str] | str | None = None,
 ):
-    """One run of the selection over `days` (a day, or a (first, last) range, last included).
+    """One run of the selection over `days` (a day, or a (first, last) range, last included;
+    default: the days of the files in RAW_DATA_URI, a local folder here).
 
     Assets without partitions (the dbt side before it is partitioned) run in a second run after
     the partitioned ones, whose result is returned when it failed.
@@ -48,6 +50,8 @@ def materialize(
     job = defs.resolve_implicit_global_asset_job_def()
     graph = defs.resolve_asset_graph()
     keys = dg.AssetSelection.from_string(selection).resolve(graph)
+    if days is None:
+        days = data_days(Path(settings.raw_data_uri()))
     partitioned = sorted(k for k in keys if graph.get(k).partitions_def is not None)
     others = sorted(k for k in keys if graph.get(k).partitions_def is None)
     result = None
@@ -202,7 +206,7 @@ def test_remote_raw_data_uri_downloads_over_http(workspace, instance, monkeypatc
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
         monkeypatch.setenv("RAW_DATA_URI", base + "/")
-        assert materialize(instance, "raw_customers").success
+        assert materialize(instance, "raw_customers", days=FIRST_DAY).success
         rows = query(workspace.duckdb_path, "select count(*) from jaffle_shop.raw_customers")
         assert rows == [(100,)]
         # Days over http: a day the server has no file for (404) is skipped, not an error.
@@ -226,7 +230,7 @@ def test_remote_raw_data_uri_downloads_over_http(workspace, instance, monkeypatc
             "5 day(s): 2018-01-04 to 2018-01-07 (4 days), 2018-01-09"
         )
         monkeypatch.setenv("RAW_DATA_URI", base + "/missing")
-        result = materialize(instance, "raw_customers", raise_on_error=False)
+        result = materialize(instance, "raw_customers", raise_on_error=False, days=FIRST_DAY)
         assert not result.success
     finally:
         server.shutdown()
@@ -272,7 +276,7 @@ def _materialize_from_server(handler_cls, instance, monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv("RAW_DATA_URI", f"http://127.0.0.1:{server.server_address[1]}")
-        return materialize(instance, "raw_customers", raise_on_error=False)
+        return materialize(instance, "raw_customers", raise_on_error=False, days=FIRST_DAY)
     finally:
         server.shutdown()
         server.server_close()

@@ -189,3 +189,22 @@ def test_a_table_from_the_flat_layout_is_replaced_by_the_daily_table(con, tmp_pa
     load_raw_table(con, ORDERS, flat)
     load_raw_days(con, ORDERS, [day_file(tmp_path, D2, orders("3,3,2018-01-02,placed"))])
     assert [(r[0], r[4]) for r in contents(con)] == [(3, D2)]
+
+
+def test_payments_may_move_between_days_that_the_same_run_replaces(con, tmp_path):
+    head = "id,order_id,payment_method,amount\n"
+    load_raw_days(
+        con,
+        PAYMENTS,
+        [
+            day_file(tmp_path, D1, head + "1,1,coupon,100\n", "p"),
+            day_file(tmp_path, D2, head + "2,1,coupon,200\n", "p"),
+        ],
+    )
+    # Another export of both days, where payment 2 belongs to the first day.
+    moved = [
+        day_file(tmp_path / "new", D1, head + "1,1,coupon,100\n2,1,coupon,200\n", "p"),
+        day_file(tmp_path / "new", D2, head + "3,1,coupon,300\n", "p"),
+    ]
+    load_raw_days(con, PAYMENTS, moved, allow_shrink=True)
+    assert [(r[0], r[4]) for r in contents(con, "raw_payments")] == [(1, D1), (2, D1), (3, D2)]

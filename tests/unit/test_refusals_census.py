@@ -23,7 +23,7 @@ from jaffle_platform.defs.ingest.validation import (
     signed_columns,
     staged_stats,
 )
-from jaffle_platform.generate import generate
+from jaffle_platform.generate import generate, generate_days
 
 ORDERS = RAW_TABLES["raw_orders"]
 PAYMENTS = RAW_TABLES["raw_payments"]
@@ -76,8 +76,16 @@ def proven(tmp_path: Path, table_name: str, path: Path) -> bool:
 
 def test_generated_files_are_proven_by_the_census_alone(tmp_path):
     generate(tmp_path, customers=500, orders=500, seed=3)
+    generate_days(tmp_path / "days", days=5, orders_per_day=100, seed=3)
     for name, table in RAW_TABLES.items():
-        assert proven(tmp_path, name, tmp_path / table.file_name), name
+        if not table.daily:
+            assert proven(tmp_path, name, tmp_path / table.file_name), name
+            continue
+        for root in (tmp_path, tmp_path / "days"):
+            files = sorted((root / name).glob("*.csv"))
+            assert files
+            for path in files:
+                assert proven(tmp_path, name, path), path
 
 
 def test_one_sign_is_enough_for_the_census_to_ask_the_text_read(tmp_path):

@@ -244,7 +244,8 @@ def load_raw_days(
     Each day's rows carry `load_day` = the day. Days without a file are not touched (the
     caller leaves them out). Every rule of load_raw_table holds per file; the shrink rule
     compares a file with the rows its day holds now. For a table whose key is unique across
-    days (raw_payments), a key already loaded from another day is refused.
+    days (raw_payments), a key that another day holds once the run's days are replaced is
+    refused (a day of this run does not clash with the rows its own file replaces).
     """
     bounds = current_bounds(table)
     min_ratio = settings.min_row_ratio()
@@ -259,21 +260,37 @@ def load_raw_days(
         con.execute("begin transaction")
         try:
             _ensure_daily_table(con, table)
+            # Every day of the run goes first, so each file is checked against the table as
+            # it will be: the other days, and the run's days already loaded.
+            days = sorted({f.day for f in files})
+            previous: dict[dt.date, int] = {}
+            if days:
+                listed = ", ".join(f"date {sql_str(d.isoformat())}" for d in days)
+                in_run = (
+                    f"{day_col} between date {sql_str(days[0].isoformat())} and "
+                    f"date {sql_str(days[-1].isoformat())} and {day_col} in ({listed})"
+                )
+                previous = dict(
+                    con.execute(
+                        f"select {day_col}, count(*) from {target} where {in_run} group by 1"
+                    ).fetchall()
+                )
+                con.execute(f"delete from {target} where {in_run}")
             for file in sorted(files, key=lambda f: f.day):
                 source = file.source
                 reader = _reader(table, file.path, file.source, bounds)
                 num_rows = _stage(con, reader, staged, bounds)
                 day = f"date {sql_str(file.day.isoformat())}"
                 if not allow_shrink:
-                    (previous,) = con.execute(
-                        f"select count(*) from {target} where {day_col} = {day}"
-                    ).fetchone() or (0,)
                     _check_shrink(
-                        reader, num_rows, int(previous), min_ratio, f"day {file.day} of the table"
+                        reader,
+                        num_rows,
+                        previous.get(file.day, 0),
+                        min_ratio,
+                        f"day {file.day} of the table",
                     )
                 if table.key_unique_across_days:
                     _refuse_keys_of_other_days(con, reader, staged, target, day)
-                con.execute(f"delete from {target} where {day_col} = {day}")
                 con.execute(
                     f"insert into {target} ({columns}, {day_col}) "
                     f"select {columns}, {day} from {staged}"
@@ -281,7 +298,11 @@ def load_raw_days(
                 rows_per_day[file.day] = num_rows
             con.execute(f"drop table if exists {staged}")
             (table_rows,) = con.execute(f"select count(*) from {target}").fetchone() or (0,)
-            described = _describe(con, table, target, 0, preview_rows)
+            # The preview shows the last loaded day's rows: ordering the whole history by key
+            # would cost a scan of every day.
+            last = max(rows_per_day, default=None)
+            where = f"{day_col} = date {sql_str(last.isoformat())}" if last else "true"
+            described = _describe(con, table, target, 0, preview_rows, where)
             con.execute("commit")
         except BaseException:
             _rollback(con)
@@ -398,9 +419,16 @@ def _row_count(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
 
 
 def _describe(
-    con: duckdb.DuckDBPyConnection, table: RawTable, target: str, num_rows: int, preview_rows: int
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    target: str,
+    num_rows: int,
+    preview_rows: int,
+    where: str = "true",
 ) -> LoadResult:
-    cur = con.execute(f"select * from {target} order by {q(table.key)} limit {preview_rows}")
+    cur = con.execute(
+        f"select * from {target} where {where} order by {q(table.key)} limit {preview_rows}"
+    )
     preview = cur.fetchall()
     columns = [
         (name, str(dtype))
