@@ -170,7 +170,7 @@ def marts(path: Path) -> tuple[list, list]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=100)
     args = parser.parse_args()
