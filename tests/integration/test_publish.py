@@ -8,6 +8,7 @@ holds the warehouse's write lock, and replaced under a reader that keeps reading
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import http.server
 import json
@@ -30,16 +31,62 @@ import duckdb
 import pytest
 
 from jaffle_platform import settings
+from jaffle_platform.definitions import defs
 from jaffle_platform.defs.dbt.docs import DOCS_DIR
+from jaffle_platform.defs.dbt.runs import FULL_REFRESH_TAG
 from jaffle_platform.defs.publish.atomic import publish_copy, publish_dir
 from jaffle_platform.defs.publish.snapshot import SNAPSHOT_FILE
-from jaffle_platform.generate import generate
 from tests.conftest import Workspace
-from tests.integration.test_materialize import materialize, query
+from tests.integration.daily_data import (
+    expected_marts,
+    generate_days,
+    write_customers,
+    write_days,
+)
+from tests.integration.test_materialize import query
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 MARTS = "select (select count(*) from main.customers), (select count(*) from main.orders), " \
     "(select sum(customer_lifetime_value) from main.customers)"  # fmt: skip
+
+
+FIRST_DAY = dt.date(2018, 1, 1)
+DAYS = 10
+RAW = {"raw_customers", "raw_orders", "raw_payments"}
+
+
+def write_raw(duckdb_path: Path, customers: int = 100, seed: int = 1) -> tuple[int, int]:
+    """Ten days of raw tables in the daily contract; returns the customers and orders the marts
+    must then hold."""
+    duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    data = generate_days(FIRST_DAY, DAYS, customers, orders_per_day=20, seed=seed)
+    write_customers(duckdb_path, data.customers)
+    write_days(duckdb_path, data, data.days)
+    marts = expected_marts(data, data.days, data.customers)
+    return len(marts.customers), len(marts.orders)
+
+
+def materialize(
+    instance: dg.DagsterInstance,
+    selection: str = "*",
+    raise_on_error: bool = True,
+    full_refresh: bool = False,
+):
+    """Everything but the raw loads (the tables are written by write_raw), for the ten days as
+    one run, as a backfill of them does."""
+    graph = defs.resolve_asset_graph()
+    keys = dg.AssetSelection.from_string(selection).resolve(graph)
+    keys = {k for k in keys if k.to_user_string() not in RAW}
+    return defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance,
+        asset_selection=list(keys),
+        raise_on_error=raise_on_error,
+        tags={
+            "dagster/asset_partition_range_start": FIRST_DAY.isoformat(),
+            "dagster/asset_partition_range_end": (FIRST_DAY + dt.timedelta(DAYS - 1)).isoformat(),
+            **({FULL_REFRESH_TAG: "true"} if full_refresh else {}),
+        },
+    )
 
 
 @pytest.fixture
@@ -115,7 +162,7 @@ class DocsRun:
 def docs_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DocsRun]:
     root = tmp_path_factory.mktemp("docs_run")
     ws = Workspace(root, root / "raw", root / "warehouse" / "warehouse.duckdb", root / "reports")
-    shutil.copytree(settings.SAMPLE_DATA_DIR, ws.raw_dir)
+    write_raw(ws.duckdb_path)
     with (
         dg.DagsterInstance.ephemeral() as instance,
         serve(ws.reports_dir) as url,
@@ -235,6 +282,7 @@ def test_a_failed_docs_refresh_warns_and_keeps_the_build(
     blocker = workspace.root / "not_a_folder"
     blocker.write_text("")
     monkeypatch.setenv("REPORTS_DIR", str(blocker / "reports"))
+    write_raw(workspace.duckdb_path)
     result = materialize(instance, "not key:order_count_chart")
     assert result.success
 
@@ -385,9 +433,10 @@ def python(code: str, *args: str) -> subprocess.Popen:
 def test_snapshot_opens_while_a_writer_holds_the_warehouse_and_is_replaced_atomically(
     workspace, instance, snapshot_path, dbt_targets
 ):
+    counts = write_raw(workspace.duckdb_path)
     assert materialize(instance).success
     marts = query(workspace.duckdb_path, MARTS)
-    assert marts[0][:2] == (100, 100)
+    assert marts[0][:2] == counts
     assert stat.S_IMODE(snapshot_path.stat().st_mode) == 0o444
     assert sorted(p.name for p in snapshot_path.parent.iterdir()) == [SNAPSHOT_FILE]
     meta = latest_metadata(instance, "warehouse_snapshot")
@@ -423,8 +472,9 @@ def test_snapshot_opens_while_a_writer_holds_the_warehouse_and_is_replaced_atomi
         assert reader.stdout is not None
         first = reader.stdout.readline().strip()
         assert first == repr(marts[0])
-        generate(workspace.raw_dir, customers=400, orders=900, seed=11)
-        assert materialize(instance).success
+        # Another history altogether: a full refresh.
+        new_counts = write_raw(workspace.duckdb_path, customers=400, seed=11)
+        assert materialize(instance, full_refresh=True).success
         assert reader.stdin is not None
         reader.stdin.write("\n")
         reader.stdin.flush()
@@ -436,6 +486,6 @@ def test_snapshot_opens_while_a_writer_holds_the_warehouse_and_is_replaced_atomi
     assert reader.returncode == 0
     assert snapshot_path.stat().st_ino != old_inode
     new_marts = query(snapshot_path, MARTS)
-    assert new_marts[0][:2] == (400, 900)
+    assert new_marts[0][:2] == new_counts != counts
     assert new_marts == query(workspace.duckdb_path, MARTS)
     assert sorted(p.name for p in snapshot_path.parent.iterdir()) == [SNAPSHOT_FILE]

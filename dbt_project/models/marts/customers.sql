@@ -1,3 +1,6 @@
+-- depends_on: {{ ref('stg_orders') }}
+-- depends_on: {{ ref('stg_payments') }}
+
 with
 
 customers as (
@@ -12,6 +15,36 @@ orders as (
 
 ),
 
+{% if is_incremental() %}
+
+    touched_orders as (
+
+        {{ touched_order_ids() }}
+
+    ),
+
+    -- customers under any row of a touched order: an order moved to another customer leaves
+    -- its previous one to recount too
+    touched_customers as (
+
+        select stg_orders.customer_id
+        from {{ ref('stg_orders') }} as stg_orders
+        where stg_orders.order_id in (select touched_orders.order_id from touched_orders)
+
+        union
+
+        -- customers new or renamed in today's snapshot
+        select changed.customer_id
+        from (
+            select customer_id, first_name, last_name from customers
+            except
+            select customer_id, first_name, last_name from {{ this }}
+        ) as changed
+
+    ),
+
+{% endif %}
+
 customer_orders as (
 
     select
@@ -22,6 +55,10 @@ customer_orders as (
         sum(amount) as lifetime_value
 
     from orders
+
+    {% if is_incremental() %}
+        where customer_id in (select touched_customers.customer_id from touched_customers)
+    {% endif %}
 
     group by customer_id
 
@@ -42,6 +79,12 @@ final as (
 
     left join customer_orders
         on customers.customer_id = customer_orders.customer_id
+
+    {% if is_incremental() %}
+        where customers.customer_id in (
+            select touched_customers.customer_id from touched_customers
+        )
+    {% endif %}
 
 )
 

@@ -14,6 +14,29 @@ payments as (
 
 ),
 
+{% if is_incremental() %}
+
+    touched_orders as (
+
+        {{ touched_order_ids() }}
+
+    ),
+
+{% endif %}
+
+-- each order's latest state: its row from the latest load day, whatever order days arrived in
+latest_orders as (
+
+    select * from orders
+
+    {% if is_incremental() %}
+        where order_id in (select touched_orders.order_id from touched_orders)
+    {% endif %}
+
+    qualify row_number() over (partition by order_id order by load_day desc) = 1
+
+),
+
 order_payments as (
 
     select
@@ -28,6 +51,11 @@ order_payments as (
 
     from payments
 
+    {% if is_incremental() %}
+        -- all of a touched order's payments, late ones included, whichever day they came on
+        where order_id in (select touched_orders.order_id from touched_orders)
+    {% endif %}
+
     group by order_id
 
 ),
@@ -35,21 +63,22 @@ order_payments as (
 final as (
 
     select
-        orders.order_id,
-        orders.customer_id,
-        orders.order_date,
-        orders.status,
+        latest_orders.order_id,
+        latest_orders.customer_id,
+        latest_orders.order_date,
+        latest_orders.status,
 
         {% for payment_method in payment_methods -%}
             coalesce(order_payments.{{ payment_method }}_amount, 0) as {{ payment_method }}_amount,
         {% endfor -%}
 
-        coalesce(order_payments.total_amount, 0) as amount
+        coalesce(order_payments.total_amount, 0) as amount,
+        latest_orders.load_day
 
-    from orders
+    from latest_orders
 
     left join order_payments
-        on orders.order_id = order_payments.order_id
+        on latest_orders.order_id = order_payments.order_id
 
 )
 

@@ -12,7 +12,8 @@ final as (
         id as order_id,
         user_id as customer_id,
         order_date,
-        status
+        status,
+        load_day
 
     from source
 

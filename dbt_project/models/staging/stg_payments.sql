@@ -13,7 +13,8 @@ final as (
         order_id,
         payment_method,
         -- raw amounts are integer cents; decimal keeps dollar sums exact
-        cast(amount / 100.0 as decimal(18, 2)) as amount
+        cast(amount / 100.0 as decimal(18, 2)) as amount,
+        load_day
 
     from source
 

@@ -9,6 +9,7 @@ import duckdb
 
 from jaffle_platform import settings
 from jaffle_platform.defs.publish.atomic import publish_copy
+from jaffle_platform.partitions import daily_partitions
 from jaffle_platform.resources import DUCKDB_POOL, DuckDBWarehouse
 
 SNAPSHOT_FILE = "warehouse.duckdb"
@@ -70,6 +71,10 @@ def contents_markdown(contents: SnapshotContents) -> str:
     deps=[dg.AssetKey("customers"), dg.AssetKey("orders")],
     # The copy must see no writer: the checkpoint writes, and the copy is of a still file.
     pool=DUCKDB_POOL,
+    # Partitioned like the marts, so a day or a range of days runs through to here as one
+    # run; it copies the whole warehouse whatever the days.
+    partitions_def=daily_partitions(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def warehouse_snapshot(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
     """Read-only copy of the whole warehouse, SNAPSHOT_DIR/warehouse.duckdb, replaced at once

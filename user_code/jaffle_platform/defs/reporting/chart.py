@@ -6,6 +6,7 @@ import dagster as dg
 import plotly.graph_objects as go
 
 from jaffle_platform import settings
+from jaffle_platform.partitions import daily_partitions
 from jaffle_platform.resources import DUCKDB_POOL, DuckDBWarehouse
 
 CHART_FILE = "order_count_chart.html"
@@ -22,6 +23,10 @@ def histogram_markdown(counts: list[tuple[int, int]]) -> str:
     deps=[dg.AssetKey("customers")],
     # Reading needs the file unlocked too: DuckDB locks it for the whole writing process.
     pool=DUCKDB_POOL,
+    # Partitioned like the marts, so a day or a range of days runs through to here as one
+    # run; it redraws from the whole table whatever the days.
+    partitions_def=daily_partitions(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def order_count_chart(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
     """Histogram of orders per customer, written to REPORTS_DIR/order_count_chart.html."""
