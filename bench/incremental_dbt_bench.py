@@ -201,6 +201,10 @@ def dagster_one_day(root: Path, warehouse: Path, day: dt.date) -> None:
         )
         run_wall = time.perf_counter() - run_started
         assert result.success
+        for left in (settings.dbt_project_dir() / "target").glob(
+            f"jaffle_shop_dbt_assets-{result.run_id[:7]}-*"
+        ):
+            shutil.rmtree(left, ignore_errors=True)
         steps: dict[str, list[float]] = {}
         for event in instance.all_logs(result.run_id):
             kind = event.dagster_event_type
