@@ -21,6 +21,7 @@ def test_a_day_is_the_half_open_window_passed_as_vars():
     args = dbt_build_args(LoadWindow(DAY, DAY + dt.timedelta(days=1)), full_refresh=False)
     assert args[:2] == ["build", "--vars"]
     assert json.loads(args[2]) == {"min_day": "2018-01-05", "max_day": "2018-01-06"}
+    assert args[3:] == ["--exclude", "resource_type:unit_test"], "unit tests run in full runs"
 
 
 def test_no_window_or_a_full_refresh_takes_every_day():
