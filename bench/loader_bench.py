@@ -309,6 +309,16 @@ if __name__ == "__main__":
         from jaffle_platform.generate import generate
 
         n = int(sys.argv[2])
-        generate(Path(sys.argv[3]), customers=n, orders=n, seed=SEED)
+        out = Path(sys.argv[3])
+        generate(out, customers=n, orders=n, seed=SEED)
+        # The generator writes a file a day (raw_orders/YYYY-MM-DD.csv); the loads timed here
+        # read one file, as before the daily layout: the days, in order, under one header.
+        for table in ("raw_orders", "raw_payments"):
+            with open(out / f"{table}.csv", "wb") as flat:
+                for i, day in enumerate(sorted((out / table).glob("*.csv"))):
+                    with open(day, "rb") as f:
+                        if i:
+                            f.readline()
+                        shutil.copyfileobj(f, flat)
     else:
         sys.exit(main())
