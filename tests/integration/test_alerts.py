@@ -29,6 +29,7 @@ from dagster._daemon.types import DaemonHeartbeat
 from dagster_graphql.test.utils import execute_dagster_graphql
 
 import jaffle_platform
+from jaffle_platform import settings
 from jaffle_platform.definitions import defs
 from jaffle_platform.defs.alerts import delivery, sensors, watchdog
 from jaffle_platform.defs.alerts.runs import RECOVERED_BY_TAG
@@ -131,10 +132,19 @@ class Sensor:
 def materialize(
     instance: dg.DagsterInstance, names: str, tags: dict[str, str] | None = None
 ) -> dg.ExecuteInProcessResult:
-    """The project's assets run as the UI runs them: the implicit asset job, a selection."""
+    """The project's assets run as the UI runs them: the implicit asset job, a selection, over
+    the range of days the raw data has (one run, as a backfill of that range is)."""
     keys = [dg.AssetKey(name) for name in names.split()]
+    first, last = data_days(Path(settings.raw_data_uri()))
+    range_tags = {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last,
+    }
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance, asset_selection=keys, raise_on_error=False, tags=tags
+        instance=instance,
+        asset_selection=keys,
+        raise_on_error=False,
+        tags={**range_tags, **(tags or {})},
     )
 
 
@@ -144,10 +154,25 @@ def alert_sensor_status() -> dict[str, dg.DefaultSensorStatus]:
     return {s.name: s.default_status for s in loaded.sensors or [] if s.name.endswith("_alerts")}
 
 
+def data_days(raw_dir: Path) -> tuple[str, str]:
+    """The first and last day with an orders file."""
+    days = sorted(p.stem for p in (raw_dir / "raw_orders").glob("*.csv"))
+    return days[0], days[-1]
+
+
+def orders_file(raw_dir: Path) -> Path:
+    """The first day's orders file with at least two orders."""
+    return next(
+        p
+        for p in sorted((raw_dir / "raw_orders").glob("*.csv"))
+        if len(p.read_text().splitlines()) >= 3
+    )
+
+
 def break_orders(raw_dir: Path) -> str:
-    """Gives raw_orders.csv a fractional id on line 3, which the loader refuses; returns the
-    good text."""
-    path = raw_dir / "raw_orders.csv"
+    """Gives the first orders file with two orders a fractional id on line 3, which the loader
+    refuses; returns the good text."""
+    path = orders_file(raw_dir)
     good = path.read_text()
     lines = good.splitlines()
     lines[2] = "1.5" + lines[2][lines[2].index(",") :]
@@ -172,7 +197,9 @@ def test_a_failed_run_alerts_once_then_its_success_once(alerting, workspace, sql
     assert "Assets: raw_orders" in body
     assert (
         "First error: raw_orders: refused " in body
-        and "raw_orders.csv, line 3: column \"id\": '1.5' is not a plain integer" in body
+        and f"{orders_file(workspace.raw_dir).relative_to(workspace.raw_dir)}, line 3: "
+        "column \"id\": '1.5' is not a plain integer"
+        in body
     )
     assert body.endswith(f"{PUBLIC}/runs/{failed.run_id}")
     assert f"sent to {alerting.url}" in text
@@ -180,7 +207,7 @@ def test_a_failed_run_alerts_once_then_its_success_once(alerting, workspace, sql
     assert runs.tick() == "no new run results"
     assert alerting.take() == [], "one event, one message"
 
-    (workspace.raw_dir / "raw_orders.csv").write_text(good)
+    orders_file(workspace.raw_dir).write_text(good)
     fixed = materialize(instance, "raw_orders")
     assert fixed.success
     runs.tick()
@@ -209,7 +236,7 @@ def test_a_retry_recovers_its_parent_once(alerting, workspace, instance):
     runs.tick()
     good = break_orders(workspace.raw_dir)
     failed = materialize(instance, "raw_orders")
-    (workspace.raw_dir / "raw_orders.csv").write_text(good)
+    orders_file(workspace.raw_dir).write_text(good)
     # What run_retries (or "Re-execute" in the UI) creates: a run naming its parent.
     retry_tags = {"dagster/parent_run_id": failed.run_id, "dagster/root_run_id": failed.run_id}
     retry = materialize(instance, "raw_orders", tags=retry_tags)

@@ -11,6 +11,7 @@ import yaml
 
 from jaffle_platform import generate, settings
 from jaffle_platform.defs.ingest.contract import (
+    LOAD_DAY_COLUMN,
     ORDER_STATUSES,
     PAYMENT_METHODS,
     RAW_TABLES,
@@ -60,9 +61,14 @@ def test_orders_mart_documents_one_amount_column_per_payment_method():
 
 
 def test_dbt_sources_declare_the_contracts_columns():
+    """The tables' columns: the files' columns, and load_day for the daily tables."""
     (source,) = load_yaml(DBT / "models" / "staging" / "_sources.yml")["sources"]
     declared = {t["name"]: [c["name"] for c in t["columns"]] for t in source["tables"]}
-    assert declared == {name: list(t.columns) for name, t in RAW_TABLES.items()}
+    assert declared == {name: list(t.table_columns) for name, t in RAW_TABLES.items()}
+    assert [n for n, t in RAW_TABLES.items() if LOAD_DAY_COLUMN in t.table_columns] == [
+        "raw_orders",
+        "raw_payments",
+    ]
 
 
 def test_contract_is_self_consistent():

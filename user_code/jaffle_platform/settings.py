@@ -134,6 +134,11 @@ def schedule_timezone() -> str:
     return _env("JAFFLE_SCHEDULE_TIMEZONE") or "UTC"
 
 
+def full_tests_cron() -> str:
+    """JAFFLE_FULL_TESTS_CRON: when the weekly full dbt tests run (default Sundays 07:00)."""
+    return _env("JAFFLE_FULL_TESTS_CRON") or "0 7 * * 0"
+
+
 # --- Landing folder and downloads ---
 
 

@@ -58,6 +58,13 @@ class RawTable:
         return f"{self.name}/{day.isoformat()}.csv"
 
     @property
+    def table_columns(self) -> dict[str, str]:
+        """The columns of the warehouse table: the file's, and for a daily table its load_day."""
+        if not self.daily:
+            return dict(self.columns)
+        return {**self.columns, LOAD_DAY_COLUMN: "DATE"}
+
+    @property
     def integer_columns(self) -> tuple[str, ...]:
         return tuple(c for c, t in self.columns.items() if t == "BIGINT")
 

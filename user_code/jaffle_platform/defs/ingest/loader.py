@@ -326,8 +326,8 @@ def _ensure_daily_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None
         if has_day:
             return
         con.execute(f"drop table {target}")
-    columns = ", ".join(f"{q(c)} {t}" for c, t in table.columns.items())
-    con.execute(f"create table {target} ({columns}, {q(LOAD_DAY_COLUMN)} DATE)")
+    columns = ", ".join(f"{q(c)} {t}" for c, t in table.table_columns.items())
+    con.execute(f"create table {target} ({columns})")
 
 
 def _refuse_keys_of_other_days(
