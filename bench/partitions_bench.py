@@ -462,6 +462,15 @@ def report(
                     f"{day_nodes.get(node, 0):.2f}",
                 ]
             )
+    # The slowest data tests of either run by name, the others summed.
+    tests = [k for k in full_nodes if k.startswith("test.")]
+    slowest = set(sorted(tests, key=lambda k: -day_nodes.get(k, 0))[:4])
+    slowest |= set(sorted(tests, key=lambda k: -full_nodes[k])[:4])
+    for node in sorted(slowest, key=lambda k: -full_nodes[k]):
+        name = node.removeprefix("test.jaffle_shop.").rsplit(".", 1)[0]
+        node_rows.append(
+            [f"test {name}", f"{full_nodes[node]:.2f}", f"{day_nodes.get(node, 0):.2f}"]
+        )
     for kind in ("test.", "unit_test."):
         a = [v for k, v in full_nodes.items() if k.startswith(kind)]
         b = [v for k, v in day_nodes.items() if k.startswith(kind)]
