@@ -127,7 +127,8 @@ def child_run(spec_path: Path) -> None:
             "dagster/asset_partition_range_start": first,
             "dagster/asset_partition_range_end": last,
         }
-    with dg.DagsterInstance.get() as instance:
+    ephemeral = spec.get("instance") == "ephemeral"
+    with dg.DagsterInstance.ephemeral() if ephemeral else dg.DagsterInstance.get() as instance:
         resolved = time.time()
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, **where)
         returned = time.time()
@@ -513,7 +514,7 @@ def report(
     }
 
 
-def bench(n: int, per_day: int, data_dir: Path, keep: bool) -> dict:
+def bench(n: int, per_day: int, data_dir: Path, keep: bool, instance: str) -> dict:
     days = max(1, n // per_day)
     data, gen = dataset(data_dir, days + 1, per_day)
     first = START
@@ -543,12 +544,16 @@ def bench(n: int, per_day: int, data_dir: Path, keep: bool) -> dict:
                 {
                     "range": [first.isoformat(), last.isoformat()],
                     "tags": {FULL_REFRESH_TAG: "true"},
+                    "instance": instance,
                 },
                 env,
             ),
         )
         print(f"{n:,}: full refresh {full.wall:.1f} s; day {new_day} ...", file=sys.stderr)
-        day = Figures("day", *run_child(root, "day", {"partition": new_day.isoformat()}, env))
+        day = Figures(
+            "day",
+            *run_child(root, "day", {"partition": new_day.isoformat(), "instance": instance}, env),
+        )
         return report(n, days, per_day, gen, data, full, day)
     finally:
         if keep:
@@ -575,6 +580,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the workspaces")
     parser.add_argument(
+        "--instance",
+        choices=("ephemeral", "sqlite"),
+        default="ephemeral",
+        help="the runs' Dagster instance: in memory (default, as the tests), or DAGSTER_HOME's "
+        "SQLite files (one write per event: a range run writes 2 events per asset and day)",
+    )
+    parser.add_argument(
         "--generate-only", action="store_true", help="make the cached files, run nothing"
     )
     args = parser.parse_args(argv)
@@ -599,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     summary_rows = []
     for n in args.orders or [10**6]:
-        s = bench(n, args.per_day, args.data_dir, args.keep)
+        s = bench(n, args.per_day, args.data_dir, args.keep, args.instance)
         summary_rows.append(
             [
                 f"{n:,}",
