@@ -5,6 +5,7 @@ the sensor in one run; a bad file gives exactly one failed run and leaves the ma
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +16,7 @@ import pytest
 from jaffle_platform.defs.ingest.assets import ALLOW_SHRINK_TAG
 from jaffle_platform.generate import generate
 from jaffle_stack import metrics
+from jaffle_stack.alert_hook import AlertHook
 from jaffle_stack.stack import ObservedRun, Stack
 from jaffle_stack.wait import poll
 from tests.integration.expected import expected_customers
@@ -132,3 +134,40 @@ def test_bad_file_in_landing_fails_once_and_keeps_the_marts(
     assert failures_before is not None
     failures = metrics.value(metrics.scrape(), "jaffle_runs", status="FAILURE")
     assert failures == failures_before + 1
+
+
+def test_a_failed_dbt_check_alerts_once_naming_the_check(
+    stack: Stack, landed: Landed, hook: AlertHook, tmp_path: Path
+) -> None:
+    """An order whose customer is not in raw_customers passes the loader (each file is valid on
+    its own) and fails dbt's relationships test: the check's alert names it (issue 8)."""
+    stack.wait_idle()
+    before = {r["runId"] for r in stack.runs()}
+    lines = (landed.files / "raw_orders.csv").read_text().splitlines()
+    order_id, _, rest = lines[1].split(",", 2)
+    unknown_customer = 10 * len(lines) + 7  # generate() numbers customers 1..130
+    orphan = tmp_path / "raw_orders.csv"
+    orphan.write_text(
+        "\n".join([lines[0], f"{order_id},{unknown_customer},{rest}", *lines[2:]]) + "\n"
+    )
+    drop(orphan, landing(stack))
+
+    new = poll(
+        "a sensor run for the orphan order",
+        lambda: [r for r in sensor_runs(stack) if r["runId"] not in before],
+        120,
+    )
+    run_id = new[0]["runId"]
+    assert stack.wait_run(run_id, 300)["status"] == "FAILURE"
+
+    def about_run() -> list[dict] | None:
+        found = [m for m in hook.messages() if run_id in m.get("message", "")]
+        return found if len(found) >= 2 else None
+
+    poll("the run's and the check's alerts", about_run, 120)
+    time.sleep(35)  # one more run_alerts tick: a duplicate would show now
+    titles = sorted(m["title"] for m in hook.messages() if run_id in m.get("message", ""))
+    assert len(titles) == 2, titles
+    check, failed = titles
+    assert check.startswith("Check failed: stg_orders relationships_stg_orders_customer_id"), check
+    assert failed.startswith("Run failed: ") and run_id[:8] in failed, failed
