@@ -10,7 +10,7 @@ Brings up its own compose project (`jafflebench`) from the images `jaffle_stack.
 - image sizes.
 Prints figures, asserts nothing. Refuses to touch volumes another compose project created.
 
-    uv run --frozen python -m bench.stack_bench [--runs 3]
+    uv run --frozen python -m bench.stack_bench [--runs 3] [--cold-up-only]
 
 (as a module from the repository root, which puts the root, and so `jaffle_stack`, on sys.path).
 """
@@ -18,6 +18,8 @@ Prints figures, asserts nothing. Refuses to touch volumes another compose projec
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import shutil
 import statistics
@@ -50,6 +52,41 @@ def refuse_foreign_volumes() -> None:
         )
 
 
+def engine_time(stamp: str) -> float:
+    """An engine timestamp (RFC 3339, nanoseconds) as epoch seconds."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    whole = dt.datetime.fromisoformat(head).replace(tzinfo=dt.UTC).timestamp()
+    return whole + float(f"0.{frac[:6] or '0'}")
+
+
+def wait_ready(stack: Stack, start: float, services: int, timeout: float = 300) -> dict[str, float]:
+    """Container name -> seconds from `start` (epoch) to its first passing healthcheck, or to its
+    exit for a one-shot, from the engine's own timestamps. Polled every 0.25 s, because the
+    engine keeps only a container's last five checks."""
+    ready: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ids = docker(
+            "ps", "-aq", "--filter", f"label=com.docker.compose.project={stack.project}"
+        ).split()  # fmt: skip
+        infos = json.loads(docker("inspect", *ids)) if ids else []
+        for info in infos:
+            name, state = info["Name"].lstrip("/"), info["State"]
+            if name in ready:
+                continue
+            if state["Status"] == "exited" and state["ExitCode"] == 0:
+                ready[name] = engine_time(state["FinishedAt"]) - start
+            elif (state.get("Health") or {}).get("Status") == "healthy":
+                passed = [
+                    engine_time(c["End"]) for c in state["Health"]["Log"] if c["ExitCode"] == 0
+                ]
+                ready[name] = min(passed) - start
+        if len(ready) >= services:
+            return ready
+        time.sleep(0.25)
+    raise TimeoutError(f"not every service ready after {timeout} s: {sorted(ready)}")
+
+
 def image_size_mb(image: str) -> float:
     return int(docker("image", "inspect", "-f", "{{.Size}}", image).strip()) / 1e6
 
@@ -80,6 +117,9 @@ def rebuild_after_one_line_change(stack: Stack) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each timed pipeline")
+    parser.add_argument(
+        "--cold-up-only", action="store_true", help="only the cold `up`, --runs times"
+    )
     args = parser.parse_args()
 
     sh("bash", str(TEST_INFRA / "engine.sh"))
@@ -94,10 +134,12 @@ def main() -> int:
     build_s = time.monotonic() - start
     rows: list[tuple[str, str]] = [("images built (cache warm)", f"{build_s:.1f} s")]
     try:
-        start = time.monotonic()
-        stack.compose("up", "-d", "--no-build")
-        stack.wait_healthy(timeout=300)
-        rows.append(("cold `up` to all services healthy", f"{time.monotonic() - start:.1f} s"))
+        for run in range(args.runs if args.cold_up_only else 1):
+            if run:
+                stack.compose("down", "-v", "--remove-orphans")
+            rows.append(("cold `up` to all services healthy", cold_up(stack)))
+        if args.cold_up_only:
+            return print_rows(rows)
         stack.auth = stack.read_admin_password()
 
         runs: list[float] = []
@@ -169,6 +211,21 @@ def main() -> int:
     finally:
         stack.compose("down", "-v", "--remove-orphans", check=False)
 
+    return print_rows(rows)
+
+
+def cold_up(stack: Stack) -> str:
+    """`up` with no container and no volume, to every service healthy (one-shots: exited)."""
+    services = len(stack.services())
+    epoch = time.time()
+    stack.compose("up", "-d", "--no-build")
+    ready = wait_ready(stack, epoch, services)
+    stack.wait_healthy()
+    last = max(ready, key=lambda name: ready[name])
+    return f"{ready[last]:.1f} s  (last: {last}; load average {os.getloadavg()[0]:.1f})"
+
+
+def print_rows(rows: list[tuple[str, str]]) -> int:
     width = max(len(k) for k, _ in rows)
     print(f"\n{'what':<{width}} | figure\n{'-' * width}-|-------")
     for key, value in rows:

@@ -9,6 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from jaffle_stack.compose import ROOT
 from jaffle_stack.wait import poll
 
 WEBSERVER_URL = "http://127.0.0.1:3000"
@@ -103,6 +104,31 @@ mutation($id: String!) {
 """
 
 
+BACKFILL_MUTATION = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+# The tags of a run over a range of daily partitions (what a single-run backfill launches).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+SAMPLE_ORDERS = ROOT / "user_code" / "jaffle_platform" / "sample_data" / "raw_orders"
+
+
+def sample_days() -> tuple[str, str]:
+    """(first, last) day of the sample data's daily files: the range "Materialize all" covers."""
+    days = sorted(p.stem for p in SAMPLE_ORDERS.glob("*.csv"))
+    if not days:
+        raise RuntimeError(f"no daily files in {SAMPLE_ORDERS}")
+    return days[0], days[-1]
+
+
 def basic_auth_header(auth: tuple[str, str]) -> str:
     return "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
 
@@ -151,19 +177,50 @@ class Dagster:
             raise RuntimeError(f"GraphQL errors: {payload['errors']}")
         return payload["data"]
 
-    def launch_all_assets(self, auth: Auth = None, tags: dict[str, str] | None = None) -> str:
-        """Launch every executable asset of the location in one run, as the UI's "Materialize
-        all" does; returns the run id."""
+    def _assets(self, auth: Auth) -> tuple[str, list[list[str]]]:
+        """(repository name, every executable asset key) of the location."""
         repos = self.graphql(REPOS_QUERY, auth=auth)["repositoriesOrError"]
         if repos["__typename"] != "RepositoryConnection":
             raise RuntimeError(f"cannot list repositories: {repos}")
         repo = next(r for r in repos["nodes"] if r["location"]["name"] == self.location)
-        assets = [n["assetKey"]["path"] for n in repo["assetNodes"] if n["isExecutable"]]
-        params = asset_job_params(self.location, repo["name"], assets, tags)
+        return repo["name"], [
+            n["assetKey"]["path"] for n in repo["assetNodes"] if n["isExecutable"]
+        ]
+
+    def launch_all_assets(
+        self,
+        auth: Auth = None,
+        tags: dict[str, str] | None = None,
+        days: tuple[str, str] | None = None,
+    ) -> str:
+        """Launch every executable asset of the location in one run over the days `days`
+        (first, last; default: the sample data's days), the run a single-run backfill of
+        "Materialize all" over those partitions makes; returns the run id."""
+        first, last = days or sample_days()
+        repository, assets = self._assets(auth)
+        range_tags = {RANGE_START_TAG: first, RANGE_END_TAG: last, **(tags or {})}
+        params = asset_job_params(self.location, repository, assets, range_tags)
         result = self.graphql(LAUNCH_MUTATION, {"params": params}, auth)["launchRun"]
         if result["__typename"] != "LaunchRunSuccess":
             raise RuntimeError(f"launchRun failed: {result}")
         return result["run"]["runId"]
+
+    def launch_backfill(
+        self, days: list[str], auth: Auth = None, tags: dict[str, str] | None = None
+    ) -> str:
+        """A backfill of every asset over these partitions, as the UI's "Materialize all" then
+        "Launch backfill" sends it; returns the backfill id (its runs carry dagster/backfill)."""
+        _, assets = self._assets(auth)
+        params: dict[str, Any] = {
+            "assetSelection": [{"path": path} for path in assets],
+            "partitionNames": days,
+            "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
+        }
+        result = self.graphql(BACKFILL_MUTATION, {"params": params}, auth)
+        launched = result["launchPartitionBackfill"]
+        if launched["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"launchPartitionBackfill failed: {launched}")
+        return launched["backfillId"]
 
     def launch_job(self, job: str, auth: Auth = None) -> str:
         """Launch a (non-asset) job of the location, as its Launchpad does; returns the run id."""

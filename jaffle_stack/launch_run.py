@@ -1,9 +1,11 @@
-"""Launch "materialize all" through the webserver's GraphQL API and wait for the run to finish.
+"""Launch "materialize all" over a range of days (one run) through the webserver's GraphQL API
+and wait for the run to finish.
 
 Standard library only, so it runs from any Python 3.11 in the repository root, the project not
 installed:
     JAFFLE_USER=admin JAFFLE_PASSWORD=... python3 -m jaffle_stack.launch_run \
-        [--url http://127.0.0.1:3000] [--timeout 600]
+        [--url http://127.0.0.1:3000] [--timeout 600] [--from DAY --to DAY]
+The days default to the sample data's first and last.
 The webserver takes HTTP Basic from API clients; the user needs the operator or admin role.
 Prints the run id and final status as JSON; exits non-zero unless the run succeeded.
 """
@@ -17,7 +19,7 @@ import sys
 import time
 import urllib.error
 
-from jaffle_stack.graphql import LOCATION, WEBSERVER_URL, Auth, Dagster
+from jaffle_stack.graphql import LOCATION, WEBSERVER_URL, Auth, Dagster, sample_days
 from jaffle_stack.wait import Timeout
 
 # What a refusal means for this script's user.
@@ -40,12 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=WEBSERVER_URL)
     parser.add_argument("--location", default=LOCATION)
     parser.add_argument("--timeout", type=float, default=600)
+    first, last = sample_days()
+    parser.add_argument("--from", dest="first", default=first, help="first day (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="last", default=last, help="last day, included")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
     api = Dagster(url=args.url, location=args.location, auth=env_auth())
     try:
-        run_id = api.launch_all_assets()
+        run_id = api.launch_all_assets(days=(args.first, args.last))
     except urllib.error.HTTPError as e:
         detail = REFUSED.get(e.code)
         message = f"launch_run: {args.url} refused the launch ({e.code} {e.reason})"

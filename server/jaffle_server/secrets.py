@@ -8,6 +8,7 @@ secrets of a running stack never change:
   run containers through docker/entrypoint.sh);
 - the webserver's session key and first admin (jaffle_server.users.bootstrap): the generated
   admin password is printed here once, so `docker compose logs init` shows it.
+It also writes JAFFLE_ALERT_URLS, the operator's, into the alerts volume (replaced on every `up`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ AUTH_DIR = Path("/var/lib/jaffle/auth")
 APP_UID = 1000
 # Host folders the runs write into (bind mounts, docker-compose.yml). Docker creates a missing
 # one as root, where uid 1000 cannot write: init hands such a folder to uid 1000.
+# JAFFLE_ALERT_URLS, which carries tokens: in a volume only the code server and the watchdog mount.
+ALERT_URLS_FILE = Path("/run/jaffle/alerts/urls")
 HOST_FOLDERS = (Path("/var/lib/jaffle/backups"), Path("/var/lib/jaffle/snapshot"))
 
 
@@ -86,6 +89,27 @@ def prepare_host_folders(folders: tuple[Path, ...] = HOST_FOLDERS) -> None:
                   "cannot write there: chown it to 1000 on the host", flush=True)  # fmt: skip
 
 
+def write_alert_urls(urls: str | None, path: Path = ALERT_URLS_FILE) -> None:
+    """The alert URLs of this `up`, for the code server and the watchdog: replaced on every `up`
+    (unlike the generated secrets, they are the operator's to change), removed when unset."""
+    if not path.parent.is_dir():
+        return
+    if not urls or not urls.strip():
+        if path.exists():
+            path.unlink()
+            print("init: alerts are off (JAFFLE_ALERT_URLS is empty)", flush=True)
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    with os.fdopen(fd, "w") as f:
+        f.write(urls.strip() + "\n")
+    if os.geteuid() == 0:
+        os.chown(tmp, APP_UID, APP_UID)
+    os.replace(tmp, path)
+    print(f"init: alert URLs written to {path}", flush=True)
+
+
 def pin_user_code_image() -> None:
     """Best effort: without a pin, runs use the tag (and the entrypoint says so)."""
     from jaffle_server.image_pin import PIN_FILE, pin
@@ -106,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     admin_password = os.environ.pop("JAFFLE_ADMIN_PASSWORD", "") or None
     init(PG_SUPERUSER_FILE, DAGSTER_PG_FILE, AUTH_DIR, admin_password)
+    write_alert_urls(os.environ.pop("JAFFLE_ALERT_URLS", "") or None)
     prepare_host_folders()
     pin_user_code_image()
     return 0

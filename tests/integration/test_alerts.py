@@ -340,7 +340,9 @@ def test_an_undeliverable_alert_is_reported_once_and_not_repeated(
 
 def test_alerts_are_off_without_urls(workspace, instance, receiver, monkeypatch):
     monkeypatch.delenv("JAFFLE_ALERT_URLS", raising=False)
-    assert set(alert_sensor_status().values()) == {dg.DefaultSensorStatus.STOPPED}
+    monkeypatch.setenv("JAFFLE_ALERT_URLS_FILE", str(workspace.root / "no-such-file"))
+    # Running all the same: they read the URLs at each tick, so alerts turn on without a reload.
+    assert set(alert_sensor_status().values()) == {dg.DefaultSensorStatus.RUNNING}
     runs = Sensor("run_alerts", instance)
     runs.tick()
     break_orders(workspace.raw_dir)
@@ -524,3 +526,30 @@ def test_a_stale_asset_alerts_once_and_when_fresh_again(
     freshness_daemon(time.time())
     freshness.tick()
     assert alerting.titles() == ["Fresh again: customers"]
+
+
+def test_the_urls_file_turns_alerts_on_and_off_at_the_next_tick(
+    workspace, instance, receiver, monkeypatch
+):
+    """In the stack, init writes JAFFLE_ALERT_URLS to a file and no service has the variable."""
+    monkeypatch.delenv("JAFFLE_ALERT_URLS", raising=False)
+    urls_file = workspace.root / "alert-urls"
+    monkeypatch.setenv("JAFFLE_ALERT_URLS_FILE", str(urls_file))
+    runs = Sensor("run_alerts", instance)
+    runs.tick()
+    urls_file.write_text(f"{receiver.url}\n")
+    break_orders(workspace.raw_dir)
+    failed = materialize(instance, "raw_orders")
+    assert runs.tick().startswith(f"Run failed: __ASSET_JOB ({failed.run_id[:8]})")
+    assert [m["title"][:11] for m in receiver.take()] == ["Run failed:"]
+
+    urls_file.unlink()
+    materialize(instance, "raw_orders")
+    assert runs.tick() == sensors.OFF
+    assert receiver.requests == 1
+
+    urls_file.write_text("")
+    urls_file.chmod(0)
+    if os.geteuid() != 0:  # root reads it whatever the mode
+        with pytest.raises(ValueError, match="JAFFLE_ALERT_URLS_FILE: cannot read"):
+            settings.alert_urls()

@@ -1,10 +1,17 @@
-"""The landing folder in the stack (issue 7): files copied into JAFFLE_LANDING_DIR are loaded by
-the sensor in one run; a bad file gives exactly one failed run and leaves the marts as they were.
+"""The landing folder in the stack (issues 7 and 10): daily files copied into JAFFLE_LANDING_DIR
+are loaded by day, one sensor run a complete day; a changed day is loaded again; a bad file gives
+exactly one failed run and leaves the marts as they were; a failed dbt check alerts.
+
+The landed days are three of the sample's, changed (a later status, a late payment); the fixture
+lands the sample's own files for those days afterwards, so the marts are the sample's again for
+the other modules, whatever their order.
 """
 
 from __future__ import annotations
 
+import csv
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from jaffle_platform.defs.ingest.assets import ALLOW_SHRINK_TAG
-from jaffle_platform.generate import generate
+from jaffle_platform import settings
 from jaffle_stack import metrics
+from jaffle_stack.alert_hook import AlertHook
 from jaffle_stack.stack import ObservedRun, Stack
 from jaffle_stack.wait import poll
 from tests.integration.expected import expected_customers
@@ -25,21 +32,41 @@ SENSOR_TAG = {"trigger": "landing"}
 MART_SUMS = (
     "select count(*), sum(number_of_orders), sum(customer_lifetime_value) from main.customers"
 )
+SAMPLE = Path(settings.SAMPLE_DATA_DIR)
+DAYS = ("2018-01-01", "2018-01-02", "2018-01-03")
 
 
 def landing(stack: Stack) -> Path:
     return Path(stack.env["JAFFLE_LANDING_DIR"])
 
 
-def drop(src: Path, dest_dir: Path) -> None:
+def drop(src: Path, dest: Path) -> None:
     """The documented safe protocol: write NAME.part, then rename it."""
-    part = dest_dir / f"{src.name}.part"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f"{dest.name}.part")
     shutil.copyfile(src, part)
-    part.rename(dest_dir / src.name)
+    part.rename(dest)
+
+
+def drop_days(files: Path, stack: Stack, days: tuple[str, ...] = DAYS) -> None:
+    for day in days:
+        for table in ("raw_orders", "raw_payments"):
+            drop(files / table / f"{day}.csv", landing(stack) / table / f"{day}.csv")
 
 
 def sensor_runs(stack: Stack) -> list[dict]:
     return stack.runs(tags=SENSOR_TAG)
+
+
+def new_sensor_runs(stack: Stack, before: set[str], count: int) -> list[dict]:
+    """Waits for `count` sensor runs not in `before`, then for each to finish."""
+
+    def enough() -> list[dict] | None:
+        new = [r for r in sensor_runs(stack) if r["runId"] not in before]
+        return new if len(new) >= count else None
+
+    new = poll(f"{count} sensor run(s)", enough, 180)
+    return [stack.wait_run(r["runId"], 300) for r in new[:count]]
 
 
 def mart_sums(stack: Stack) -> tuple[int, int, Decimal]:
@@ -56,50 +83,83 @@ def expected_sums(raw_dir: Path) -> tuple[int, int, Decimal]:
     )
 
 
+def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="") as f:
+        header, *rows = list(csv.reader(f))
+    return header, rows
+
+
+def write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([header, *rows])
+
+
 @dataclass
 class Landed:
-    """Three generated files dropped into the landing folder, and what the sensor did with them."""
+    """The sample with three changed days, as landed, and what the sensor did with them."""
 
-    files: Path
-    sensor_runs_before: int
-    run: dict
-    sensor_runs_after: int
+    files: Path  # the whole data set as it should now be: the sample, the landed days over it
+    before: set[str]  # sensor runs before the landing
+    runs: list[dict]
+
+
+def changed_sample(out: Path) -> Path:
+    """The sample, where the first day's order is returned on the third day, and a late coupon
+    payment for it arrives on the second."""
+    shutil.copytree(SAMPLE, out)
+    header, first_day = read_rows(out / "raw_orders" / f"{DAYS[0]}.csv")
+    order = list(first_day[0])
+    order[header.index("status")] = "returned" if order[-1] != "returned" else "completed"
+    third = out / "raw_orders" / f"{DAYS[2]}.csv"
+    header3, rows3 = read_rows(third)
+    write_rows(third, header3, [*rows3, order])
+    max_payment = max(
+        int(row[0]) for day in (out / "raw_payments").glob("*.csv") for row in read_rows(day)[1]
+    )
+    second = out / "raw_payments" / f"{DAYS[1]}.csv"
+    pheader, prow = read_rows(second)
+    write_rows(second, pheader, [*prow, [str(max_payment + 1), order[0], "coupon", "500"]])
+    return out
 
 
 @pytest.fixture(scope="module")
 def landed(
     stack: Stack, materialized: ObservedRun, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Landed]:
-    """The three files landed and loaded by one sensor run. Afterwards the landing folder is
-    emptied and the sample data loaded again (fewer rows: allow_shrink), so that the tests of other
-    modules, whatever their order, launch runs on the sample data and count its rows."""
-    files = tmp_path_factory.mktemp("landed")
+    """Three changed days landed and loaded by the sensor, one run a day. Afterwards the sample's
+    own files for those days are landed (the sensor loads them again), then the folder emptied."""
+    files = changed_sample(tmp_path_factory.mktemp("landed") / "data")
     stack.wait_idle()
-    before = len(sensor_runs(stack))
-    # More rows than the sample data already loaded: a smaller file would be refused as a shrink.
-    generate(files, customers=130, orders=170, seed=5)
+    before = {r["runId"] for r in sensor_runs(stack)}
     try:
-        for name in ("raw_customers.csv", "raw_orders.csv", "raw_payments.csv"):
-            drop(files / name, landing(stack))
-        runs = poll("a sensor run", lambda: sensor_runs(stack)[: -before or None], 120)
-        run = stack.wait_run(runs[0]["runId"], 300)
-        stack.wait_idle()
-        yield Landed(files, before, run, len(sensor_runs(stack)))
+        drop_days(files, stack)
+        yield Landed(files, before, new_sensor_runs(stack, before, len(DAYS)))
     finally:
-        for path in landing(stack).iterdir():
-            path.unlink()
         stack.wait_idle()
-        restore = stack.launch_all_assets(tags={ALLOW_SHRINK_TAG: "true"})
-        restored = stack.wait_run(restore, 300)
-        assert restored["status"] == "SUCCESS", f"the sample data was not loaded again: {restored}"
+        before = {r["runId"] for r in sensor_runs(stack)}
+        drop_days(SAMPLE, stack)
+        restored = new_sensor_runs(stack, before, len(DAYS))
+        stack.wait_idle()
+        shutil.rmtree(landing(stack) / "raw_orders", ignore_errors=True)
+        shutil.rmtree(landing(stack) / "raw_payments", ignore_errors=True)
+        assert [r["status"] for r in restored] == ["SUCCESS"] * len(DAYS), restored
 
 
-def test_files_dropped_in_landing_are_loaded_in_one_run(stack: Stack, landed: Landed) -> None:
-    assert landed.run["status"] == "SUCCESS"
-    assert landed.sensor_runs_after == landed.sensor_runs_before + 1, (
-        "the three files gave more than one run"
-    )
+def test_daily_files_dropped_in_landing_are_loaded_by_day(stack: Stack, landed: Landed) -> None:
+    assert [r["status"] for r in landed.runs] == ["SUCCESS"] * len(DAYS), landed.runs
+    partitions = sorted(r["tagmap"].get("dagster/partition") for r in landed.runs)
+    assert partitions == list(DAYS), "one run per landed day, each for its day"
+    time.sleep(35)  # the next sensor tick: nothing more to load
+    assert len([r for r in sensor_runs(stack) if r["runId"] not in landed.before]) == len(DAYS)
     assert mart_sums(stack) == expected_sums(landed.files)
+    # The later day's status wins over the first day's, whatever the arrival order.
+    _, rows = read_rows(landed.files / "raw_orders" / f"{DAYS[2]}.csv")
+    order_id, status = rows[-1][0], rows[-1][3]
+    ((mart_status,),) = stack.warehouse_query(
+        f"select status from main.orders where order_id = {int(order_id)}"
+    )
+    assert mart_status == status
 
 
 def test_bad_file_in_landing_fails_once_and_keeps_the_marts(
@@ -109,21 +169,16 @@ def test_bad_file_in_landing_fails_once_and_keeps_the_marts(
     marts_before = mart_sums(stack)
     before = {r["runId"] for r in stack.runs()}
     failures_before = metrics.value(metrics.scrape(), "jaffle_runs", status="FAILURE")
-    good = landed.files / "raw_orders.csv"
-    lines = good.read_text().splitlines()
+    header, rows = read_rows(landed.files / "raw_orders" / f"{DAYS[1]}.csv")
     # One order with a status the data contract does not know.
-    header, first = lines[0], lines[1].rsplit(",", 1)[0] + ",teleported"
-    bad = tmp_path / "raw_orders.csv"
-    bad.write_text("\n".join([header, first, *lines[2:]]) + "\n")
-    drop(bad, landing(stack))
+    rows[0][header.index("status")] = "teleported"
+    bad = tmp_path / f"{DAYS[1]}.csv"
+    write_rows(bad, header, rows)
+    drop(bad, landing(stack) / "raw_orders" / f"{DAYS[1]}.csv")
 
-    new = poll(
-        "a sensor run for the bad file",
-        lambda: [r for r in sensor_runs(stack) if r["runId"] not in before],
-        120,
-    )
-    failed = stack.wait_run(new[0]["runId"], 300)
+    (failed,) = new_sensor_runs(stack, before, 1)
     assert failed["status"] == "FAILURE"
+    assert failed["tagmap"].get("dagster/partition") == DAYS[1]
     stack.wait_idle()
     after = [r for r in stack.runs() if r["runId"] not in before]
     assert [r["runId"] for r in after] == [failed["runId"]], "a refused file was retried"
@@ -132,3 +187,33 @@ def test_bad_file_in_landing_fails_once_and_keeps_the_marts(
     assert failures_before is not None
     failures = metrics.value(metrics.scrape(), "jaffle_runs", status="FAILURE")
     assert failures == failures_before + 1
+
+
+def test_a_failed_dbt_check_alerts_once_naming_the_check(
+    stack: Stack, landed: Landed, hook: AlertHook, tmp_path: Path
+) -> None:
+    """An order whose customer is not in raw_customers passes the loader (each file is valid on
+    its own) and fails dbt's relationships test: the check's alert names it (issue 8)."""
+    stack.wait_idle()
+    before = {r["runId"] for r in stack.runs()}
+    header, rows = read_rows(landed.files / "raw_orders" / f"{DAYS[0]}.csv")
+    rows[0][header.index("user_id")] = "9999"  # the sample's customers are 1..100
+    orphan = tmp_path / f"{DAYS[0]}.csv"
+    write_rows(orphan, header, rows)
+    drop(orphan, landing(stack) / "raw_orders" / f"{DAYS[0]}.csv")
+
+    (run,) = new_sensor_runs(stack, before, 1)
+    run_id = run["runId"]
+    assert run["status"] == "FAILURE"
+
+    def about_run() -> list[dict] | None:
+        found = [m for m in hook.messages() if run_id in m.get("message", "")]
+        return found if len(found) >= 2 else None
+
+    poll("the run's and the check's alerts", about_run, 120)
+    time.sleep(35)  # one more run_alerts tick: a duplicate would show now
+    titles = sorted(m["title"] for m in hook.messages() if run_id in m.get("message", ""))
+    assert len(titles) == 2, titles
+    check, failed = titles
+    assert check.startswith("Check failed: stg_orders relationships_stg_orders_customer_id"), check
+    assert failed.startswith("Run failed: ") and run_id[:8] in failed, failed

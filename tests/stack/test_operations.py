@@ -84,3 +84,47 @@ def test_metrics_after_a_successful_refresh(stack: Stack, materialized: Observed
     assert checks and set(checks.values()) == {0.0}, "every dbt test of the refresh passed"
     beats = samples["jaffle_daemon_heartbeat_age_seconds"]
     assert beats[(("daemon", "SCHEDULER"),)] < 120
+
+
+def psql(stack: Stack, sql: str) -> str:
+    """As the Postgres superuser, in the postgres container: what an operator would type."""
+    db = stack.env.get("POSTGRES_DB") or "dagster"
+    return stack.compose("exec", "-T", "postgres", "psql", "-U", "postgres", "-d", db,
+                         "-tA", "-c", sql).strip()  # fmt: skip
+
+
+def run_exists(stack: Stack, run_id: str) -> bool:
+    found = stack.graphql(
+        "query($id: ID!) { runOrError(runId: $id) { __typename } }", {"id": run_id}
+    )
+    return found["runOrError"]["__typename"] == "Run"
+
+
+def compute_logs(stack: Stack, run_id: str) -> str:
+    folder = f"/var/lib/dagster/compute_logs/{run_id}"
+    return subprocess.run(
+        ["docker", "exec", stack.container("daemon"), "ls", folder],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+
+
+def test_retention_deletes_runs_older_than_the_window_and_keeps_recent_ones(
+    stack: Stack, materialized: ObservedRun
+) -> None:
+    """Two finished runs moved back in time, 40 and 29 days (JAFFLE_RETENTION_DAYS: 30): the
+    retention job deletes the first with its event log and compute logs, and keeps the second."""
+    stack.wait_idle()
+    old, recent = (stack.wait_run(stack.launch_job("retention"))["runId"] for _ in range(2))
+    assert compute_logs(stack, old), "the run wrote compute logs"
+    for run_id, days in ((old, 40), (recent, 29)):
+        psql(stack, f"update runs set create_timestamp = now() at time zone 'utc' - "
+                    f"interval '{days} days' where run_id = '{run_id}'")  # fmt: skip
+    assert int(psql(stack, f"select count(*) from event_logs where run_id = '{old}'")) > 0
+
+    retention = stack.wait_run(stack.launch_job("retention"))
+    assert retention["status"] == "SUCCESS", retention
+
+    assert not run_exists(stack, old)
+    assert psql(stack, f"select count(*) from event_logs where run_id = '{old}'") == "0"
+    assert compute_logs(stack, old) == ""
+    assert run_exists(stack, recent) and run_exists(stack, materialized.run_id)

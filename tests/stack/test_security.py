@@ -327,8 +327,32 @@ def test_user_code_mounts_only_what_it_reads(stack: Stack) -> None:
     mounts = stack.inspect(stack.container("user_code"))["Mounts"]
     assert {m["Destination"]: m["RW"] for m in mounts} == {
         "/run/jaffle/secrets": False,
+        "/run/jaffle/alerts": False,
         "/var/lib/jaffle/landing": False,
     }
+
+
+def test_alert_urls_are_in_no_long_lived_environment(
+    stack: Stack, run_observed: ObservedRun
+) -> None:
+    """The test stack sets JAFFLE_ALERT_URLS (the webhook receiver): only the one-shot init, which
+    writes it into the alerts volume, has it; the alert sensors read the file."""
+    urls = stack.env["JAFFLE_ALERT_URLS"]
+    assert urls
+    holders = sorted(
+        name
+        for name, info in all_containers(stack, run_observed).items()
+        if urls in json.dumps(info["Config"]["Env"] or [])
+    )
+    assert holders == ["init"]
+    in_volume = docker("exec", stack.container("user_code"), "cat", "/run/jaffle/alerts/urls")
+    assert in_volume.strip() == urls
+    mounted = {
+        name
+        for name, info in all_containers(stack, run_observed).items()
+        if any(m["Destination"] == "/run/jaffle/alerts" for m in info["Mounts"])
+    }
+    assert mounted == {"init", "user_code", "alert_watchdog"}
 
 
 def test_runs_cannot_read_the_users_or_the_superuser_password(

@@ -309,6 +309,19 @@ def test_a_changed_customers_file_runs_the_latest_landed_day(landing_dir, clock,
     assert not selected(request) & {"raw_orders", "raw_payments"}
 
 
+def test_customers_landed_with_several_days_ride_with_the_earliest(landing_dir, clock, tick):
+    """The later days' runs, queued behind the first, see the new customers their orders name."""
+    drop(landing_dir, "raw_customers")
+    drop_day(landing_dir, DAY1)
+    drop_day(landing_dir, DAY2)
+    tick()
+    clock.now += 20
+    first, second = sorted(requests(tick()), key=lambda r: r.partition_key or "")
+    assert first.partition_key == DAY1 and set(first.run_config["ops"]) == set(RAW)
+    assert {"raw_customers", "stg_customers"} <= selected(first)
+    assert set(second.run_config["ops"]) == {"raw_orders", "raw_payments"}
+
+
 def test_a_settling_customers_file_holds_the_day_back(landing_dir, clock, tick):
     drop_day(landing_dir, DAY1)
     tick()

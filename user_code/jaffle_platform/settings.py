@@ -184,10 +184,25 @@ def max_runtime_seconds() -> int:
 # --- Alerts ---
 
 
+# Where `init` writes JAFFLE_ALERT_URLS in the stack: a volume only the code server and the
+# watchdog mount, because the URLs carry tokens and no container keeps a secret in its environment.
+DEFAULT_ALERT_URLS_FILE = Path("/run/jaffle/alerts/urls")
+
+
 def alert_urls() -> str | None:
-    """Apprise URLs that alerts go to (JAFFLE_ALERT_URLS: one or more, separated by spaces or
-    commas). Unset or empty: alerts are off."""
-    return _env("JAFFLE_ALERT_URLS")
+    """Apprise URLs that alerts go to (one or more, separated by spaces or commas): the variable
+    JAFFLE_ALERT_URLS when set (a process outside the stack), else the file JAFFLE_ALERT_URLS_FILE
+    (in the stack). Neither: alerts are off. A file that exists but cannot be read is an error."""
+    value = _env("JAFFLE_ALERT_URLS")
+    if value is not None:
+        return value
+    path = Path(_env("JAFFLE_ALERT_URLS_FILE") or DEFAULT_ALERT_URLS_FILE)
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"JAFFLE_ALERT_URLS_FILE: cannot read {path}: {exc.strerror}") from None
 
 
 def public_url() -> str:

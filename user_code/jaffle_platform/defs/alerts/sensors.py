@@ -3,7 +3,8 @@
 Each reads Dagster's storage after its own cursor, so every event gives one message, once: a
 message that cannot be delivered after its retries is reported (tick text, sensor log, the run's
 event log) and not sent again, as Dagster's own run status sensors do, so that a webhook which
-took the message but answered badly is not flooded. They run when JAFFLE_ALERT_URLS is set.
+took the message but answered badly is not flooded. They always run, and read the alert URLs at
+every tick: without any, a tick only moves the cursor on, so turning alerts on never replays.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable, Sequence
 import dagster as dg
 from dagster._time import get_current_timestamp
 
-from jaffle_platform import settings
 from jaffle_platform.defs.alerts import daemons, freshness, messages, runs
 from jaffle_platform.defs.alerts.delivery import Alert, Delivery, Sender, load_targets
 
@@ -187,8 +187,6 @@ def build_alert_sensors(status: dg.DefaultSensorStatus) -> Sequence[dg.SensorDef
 
 @dg.definitions
 def alerts() -> dg.Definitions:
-    """The alert sensors, running by default when JAFFLE_ALERT_URLS is set (read at load)."""
-    status = (
-        dg.DefaultSensorStatus.RUNNING if settings.alert_urls() else dg.DefaultSensorStatus.STOPPED
-    )
-    return dg.Definitions(sensors=build_alert_sensors(status))
+    """The alert sensors, running by default: whether alerts are on is read at each tick (the
+    URLs' file changes on `docker compose up` without the code server restarting)."""
+    return dg.Definitions(sensors=build_alert_sensors(dg.DefaultSensorStatus.RUNNING))

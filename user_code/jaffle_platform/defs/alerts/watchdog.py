@@ -75,13 +75,18 @@ def run(
 ) -> None:
     """Look every interval_s. A long-running watchdog gives the daemon TOLERANCE_S from its own
     start (they start together on `docker compose up`); a single look does not."""
-    targets = load_targets()
-    for problem in targets.problems:
-        log.error(problem)
-    if targets.off:
-        log.warning("JAFFLE_ALERT_URLS is empty: watching, but no alert will be sent")
     started = 0.0 if once else get_current_timestamp()
+    said = ""
     while True:
+        # Read at every look: `docker compose up` rewrites the URLs without restarting this.
+        targets = load_targets()
+        news = "\n".join(targets.problems) + ("off" if targets.off else "on")
+        if news != said:
+            said = news
+            for problem in targets.problems:
+                log.error(problem)
+            if targets.off:
+                log.warning("JAFFLE_ALERT_URLS is empty: watching, but no alert will be sent")
         try:
             check(instance, targets, started)
         except Exception:  # a database restart, say: try again at the next look

@@ -4,7 +4,7 @@ The folder has the layout of RAW_DATA_URI: `raw_customers.csv`, `raw_orders/YYYY
 `raw_payments/YYYY-MM-DD.csv`. A day is complete when both its files are there and each has
 stayed unchanged (size and mtime) for JAFFLE_LANDING_STABLE_SECONDS; the sensor then requests a
 run of that day's partition, the run checks it loads exactly those versions. A changed file of a
-day requests the day again. A changed raw_customers.csv rides along with the latest day ready in
+day requests the day again. A changed raw_customers.csv rides along with the earliest day ready in
 the same tick, or else requests a run of the latest complete landed day.
 
 Safe protocol for whoever drops files: write `2018-01-01.csv.part` (or `.tmp`, or a dot-file),
@@ -175,7 +175,9 @@ def plan(
 
     A day runs when its raw_orders and raw_payments files are both present and stable, and one
     of them is new or changed; raw_customers.csv, while it settles, holds every day back (a new
-    day may name new customers). Files of a day that is not complete keep settling.
+    day may name new customers); it is then loaded with the earliest day ready, or, when no day
+    is, in a run of the latest complete landed day. Files of a day that is not complete keep
+    settling.
     """
     stable, settling = settle(state, present, now, stable_seconds)
     days = sorted({name.split("/")[1][:-4] for name in present if "/" in name})
@@ -194,7 +196,10 @@ def plan(
         if ready_snapshots:
             complete = [d for d in days if all(f"{t}/{d}.csv" in present for t in DAILY_TABLES)]
             if runs:
-                target = runs[-1]
+                # The earliest day: the days after it, queued behind its run, then see the new
+                # customers (their orders may name them; dbt tests their relationships), and a
+                # fresh warehouse gets stg_customers from its first run.
+                target = runs[0]
             else:
                 target = DayRun(complete[-1] if complete else _last_partition(), {})
                 runs.append(target)
@@ -253,8 +258,8 @@ def run_request_for(context: dg.SensorEvaluationContext, run: DayRun) -> dg.RunR
         "raw_payments/YYYY-MM-DD.csv. Once both files of a day are there and have stayed "
         "unchanged for JAFFLE_LANDING_STABLE_SECONDS, it runs that day's partition with "
         "everything downstream; a changed file reruns its day. A changed raw_customers.csv is "
-        "loaded with the latest day. Write to a .part/.tmp name and rename when done; those "
-        "names are ignored."
+        "loaded with the earliest day ready. Write to a .part/.tmp name and rename when done; "
+        "those names are ignored."
     ),
     minimum_interval_seconds=MINIMUM_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
