@@ -13,13 +13,6 @@ ORDERS = RAW_TABLES["raw_orders"]
 GOOD = "id,user_id,order_date,status\n1,1,2018-01-01,placed\n2,3,2018-01-02,shipped\n"
 
 
-@pytest.fixture
-def con(tmp_path: Path):
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield con
-    con.close()
-
-
 def write(tmp_path: Path, text: str, name: str = "raw_orders.csv") -> Path:
     path = tmp_path / name
     path.write_text(text)

@@ -19,13 +19,6 @@ NEXT = "101,1,2018-01-01,placed\n"
 BAD_LINE = 102  # the header, 100 good rows, then the bad one
 
 
-@pytest.fixture
-def con(tmp_path: Path):
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield con
-    con.close()
-
-
 def snapshot(con: duckdb.DuckDBPyConnection) -> tuple[list, list, list]:
     """Everything a reader could see of the raw schema: tables, column types, every row."""
     tables = con.execute(

@@ -32,13 +32,6 @@ GOOD = HEADER + "".join(f"{i},{i % 7 + 1},2018-01-{i % 28 + 1:02d},placed\n" for
 NOT_PLAIN = "is not a plain integer"
 
 
-@pytest.fixture
-def con(tmp_path: Path):
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    yield con
-    con.close()
-
-
 def write(path: Path, data: str) -> Path:
     path.write_bytes(data.encode())
     return path

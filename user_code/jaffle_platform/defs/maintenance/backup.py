@@ -23,6 +23,7 @@ from jaffle_platform.defs.maintenance.postgres import (
     instance_postgres,
     run_tool,
 )
+from jaffle_platform.defs.publish.atomic import fsync_path
 from jaffle_platform.defs.refresh.schedules import platform_schedule
 from jaffle_platform.resources import DUCKDB_POOL
 
@@ -60,14 +61,6 @@ def backups_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and NAME.match(p.name))
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -92,7 +85,7 @@ def dump_postgres(target: PostgresTarget, dest: Path) -> dict[str, Any]:
     """pg_dump's custom format (compressed, restorable table by table) of Dagster's database."""
     started = time.perf_counter()
     run_tool("pg_dump", ["--format=custom", "--no-password", f"--file={dest}"], target)
-    _fsync(dest)
+    fsync_path(dest)
     return {
         "file": dest.name,
         "bytes": dest.stat().st_size,
@@ -210,10 +203,10 @@ def take_backup(
             )
         manifest_path = tmp / MANIFEST_FILE
         manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-        _fsync(manifest_path)
-        _fsync(tmp)
+        fsync_path(manifest_path)
+        fsync_path(tmp)
         os.rename(tmp, final)
-        _fsync(folder)
+        fsync_path(folder)
     except PostgresToolError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise BackupError(f"the Postgres dump failed: {e}") from None

@@ -23,8 +23,8 @@ READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 STALE_SECONDS = 15 * 60
 
 
-def fsync_dir(path: Path) -> None:
-    """Makes a rename in `path` durable (the directory entry, not just the file's data)."""
+def fsync_path(path: Path) -> None:
+    """Flushes a file's data, or a directory's entries (which makes a rename in it durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -62,7 +62,7 @@ def publish_dir(parent: Path, name: str, files: Mapping[str, bytes]) -> Path:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-        fsync_dir(version)
+        fsync_path(version)
         os.symlink(version.name, link)
         live = parent / name
         if live.is_dir() and not live.is_symlink():
@@ -72,7 +72,7 @@ def publish_dir(parent: Path, name: str, files: Mapping[str, bytes]) -> Path:
         link.unlink(missing_ok=True)
         shutil.rmtree(version, ignore_errors=True)
         raise
-    fsync_dir(parent)
+    fsync_path(parent)
     for old in parent.glob(f".{name}-*"):
         if old.name < version.name and old.is_dir() and not old.is_symlink():
             shutil.rmtree(old, ignore_errors=True)
@@ -107,5 +107,5 @@ def publish_copy(source: Path, target: Path, check: Callable[[Path], T]) -> T:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(target.parent)
+    fsync_path(target.parent)
     return checked
