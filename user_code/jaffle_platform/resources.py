@@ -23,7 +23,11 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         path = settings.duckdb_path()
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(
+            str(path),
+            read_only=read_only,
+            config={"memory_limit": settings.duckdb_memory_limit()},
+        )
         try:
             yield con
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -40,6 +41,22 @@ def raw_data_is_remote(uri: str | None = None) -> bool:
 def duckdb_path() -> Path:
     """The warehouse file shared by the loads, dbt and the chart."""
     return Path(_env("DUCKDB_PATH") or Path.cwd() / "data" / "warehouse.duckdb").resolve()
+
+
+DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
+_MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)
+
+
+def duckdb_memory_limit() -> str:
+    """JAFFLE_DUCKDB_MEMORY_LIMIT: how much memory DuckDB may use in a load or in dbt, as DuckDB
+    writes it ("3GB", "512MiB"). Past it DuckDB spills to disk beside the warehouse; without a
+    limit it takes up to 80 % of the machine's memory."""
+    value = _env("JAFFLE_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
+    if not _MEMORY_LIMIT.fullmatch(value):
+        raise ValueError(
+            f"JAFFLE_DUCKDB_MEMORY_LIMIT={value!r} is not an amount of memory (e.g. 6GB, 512MiB)"
+        )
+    return value
 
 
 # --- Load rules (data contract) ---

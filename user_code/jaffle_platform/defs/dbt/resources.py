@@ -55,24 +55,29 @@ class DbtCli(DbtCliResource):
         no other way in. Left as it is, dbt would disagree with the loads and the chart whenever
         the variable is unset (dbt's default is a file in its project dir, settings' is under the
         cwd) or relative (dbt resolves it against its project dir): so dbt gets settings' path.
+        Likewise JAFFLE_DUCKDB_MEMORY_LIMIT, checked and defaulted as the loads read it.
         """
-        with _environ("DUCKDB_PATH", str(settings.duckdb_path())):
+        with _environ(
+            DUCKDB_PATH=str(settings.duckdb_path()),
+            JAFFLE_DUCKDB_MEMORY_LIMIT=settings.duckdb_memory_limit(),
+        ):
             # dbt's process starts inside this call with a copy of the environment; ours is
             # restored as soon as it has started.
             return super().cli(args, **kwargs)
 
 
 @contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    previous = os.environ.get(name)
-    os.environ[name] = value
+def _environ(**values: str) -> Iterator[None]:
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # DbtCliResource.__init__ (inherited) takes a DbtProject; pyright sees only the field type.
