@@ -21,3 +21,23 @@
     union
     select order_id from {{ ref('stg_payments') }} where {{ load_window('load_day') }}
 {%- endmacro %}
+
+
+{% macro customer_window(column) -%}
+    {#- The customers of the order rows loaded in the run's window, as a filter on `column`
+        (every customer when the run has no window). For the tests of the customer tables,
+        which have no load day: the loader already refuses a customer file with a missing or
+        repeated id, and the weekly full tests check every customer. -#}
+    {%- if var('min_day', none) is none and var('max_day', none) is none -%}
+        true
+    {%- else -%}
+        {#- Looked up in the graph: a ref() here, at run time, would be a dependency the
+            test did not declare. -#}
+        {%- set stg_orders = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+            | selectattr('name', 'equalto', 'stg_orders') | first -%}
+        ({{ column }} in (
+            select customer_id from {{ stg_orders.relation_name }}
+            where {{ load_window('load_day') }}
+        ))
+    {%- endif -%}
+{%- endmacro %}

@@ -15,7 +15,7 @@ import pytest
 from jaffle_platform.definitions import defs
 from jaffle_platform.defs.ingest import sensor as landing
 from tests.integration.expected import expected_customers, expected_order_amounts
-from tests.integration.test_materialize import data_days, query, run_cli
+from tests.integration.test_materialize import data_days, materialize, query, run_cli
 
 
 def marts(path: Path) -> tuple[dict[int, tuple], dict[int, dict]]:
@@ -178,3 +178,62 @@ def test_cli_range_then_the_schedules_day_then_one_day_are_one_run_each(workspac
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         assert runs[0].tags.get("dagster/partition") == last
         assert runs[2].tags.get("dagster/asset_partition_range_end") == previous
+
+
+def raw_customers_load(result: dg.ExecuteInProcessResult) -> dict:
+    """The raw_customers load's metadata (the same for each day of a range run)."""
+    events = [
+        e for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("raw_customers")
+    ]  # fmt: skip
+    loads = [{k: v.value for k, v in e.materialization.metadata.items()} for e in events]
+    assert loads and all(load == loads[0] for load in loads)
+    return loads[0]
+
+
+def comments(path: Path) -> dict[str, str | None]:
+    return dict(
+        query(
+            path,
+            "select table_name, comment from duckdb_tables() "
+            "where table_name in ('raw_customers', 'customers')",
+        )
+    )
+
+
+def test_an_unchanged_customer_file_is_kept_and_a_changed_one_reconciled(workspace, instance):
+    """A day run skips the customer file the table was loaded from, and `customers` skips
+    comparing every customer; a changed file is loaded and reconciled, even when the run that
+    loaded it stopped before dbt."""
+    ws = workspace
+    first, last = data_days(ws.raw_dir)
+    full = materialize(instance, days=(first, last))
+    assert raw_customers_load(full)["unchanged"] is False
+    assert_marts_match(ws.duckdb_path, ws.raw_dir)
+    loaded = comments(ws.duckdb_path)
+    assert loaded["raw_customers"] and loaded["customers"] == loaded["raw_customers"]
+
+    day = materialize(instance, days=last)
+    assert raw_customers_load(day)["unchanged"] is True
+    assert comments(ws.duckdb_path) == loaded
+    assert_marts_match(ws.duckdb_path, ws.raw_dir)
+
+    # Customer 1 renamed, customer 101 new (no orders): loaded by a run of raw_customers
+    # alone, so dbt's next run finds a snapshot it has not reconciled with.
+    path = ws.raw_dir / "raw_customers.csv"
+    text = path.read_text().replace("1,Jimmy,V.", "1,James,V.") + "101,Ada,L.\n"
+    path.write_text(text)
+    alone = materialize(instance, selection="raw_customers", days=last)
+    assert raw_customers_load(alone)["unchanged"] is False
+    assert comments(ws.duckdb_path)["customers"] == loaded["customers"]
+
+    after = materialize(instance, days=last)
+    assert raw_customers_load(after)["unchanged"] is True
+    assert_marts_match(ws.duckdb_path, ws.raw_dir)
+    assert query(
+        ws.duckdb_path,
+        "select customer_id, first_name from main.customers where customer_id in (1, 101) "
+        "order by 1",
+    ) == [(1, "James"), (101, "Ada")]
+    now = comments(ws.duckdb_path)
+    assert now["customers"] == now["raw_customers"] != loaded["raw_customers"]

@@ -283,3 +283,68 @@ def test_weekly_full_tests_run_every_test_on_every_row(
     assert len(evaluations) == len(list(jaffle_shop_dbt_assets.check_keys))
     assert not [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
     assert read_marts(ws.duckdb_path) == before, "the full tests build nothing"
+
+
+def test_customer_tests_check_the_customers_of_the_window(
+    workspace: Workspace, instance: dg.DagsterInstance
+):
+    """The tests of the customer tables (no load day) check the customers with an order row in
+    the run's window; the weekly full tests check every customer."""
+    ws = workspace
+    ws.duckdb_path.parent.mkdir(parents=True)
+    data = generate_days(START, days=3, customers=30, orders_per_day=6, seed=11)
+    write_customers(ws.duckdb_path, data.customers)
+    write_days(ws.duckdb_path, data, data.days)
+    run(instance, (data.days[0], data.days[2]))
+    in_window = {user_id for _, user_id, _, _ in data.orders[data.days[2]]}
+    outside = sorted(set(data.customers) - in_window)
+    assert len(in_window) > 1 and outside
+    gone = max(in_window)
+    rows_of_gone = {
+        day: sum(user_id == gone for _, user_id, _, _ in data.orders[day]) for day in data.days
+    }
+    # One customer of the window and one outside it appear twice in the snapshot; another
+    # customer of the window is gone from it, leaving their order rows without a parent.
+    con = duckdb.connect(str(ws.duckdb_path))
+    try:
+        for customer in (min(in_window), outside[0]):
+            con.execute(
+                "insert into jaffle_shop.raw_customers select * from jaffle_shop.raw_customers "
+                "where id = ?",
+                [customer],
+            )
+        con.execute("delete from jaffle_shop.raw_customers where id = ?", [gone])
+    finally:
+        con.close()
+    orphans = "relationships_stg_orders_customer_id__customer_id__ref_stg_customers_"
+
+    def failed_rows(result: dg.ExecuteInProcessResult) -> dict[str, int]:
+        evaluations = [
+            e.event_specific_data
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+        return {
+            e.check_name: e.metadata["dagster_dbt/failed_row_count"].value  # type: ignore[union-attr]
+            for e in evaluations
+            if not e.passed  # type: ignore[union-attr]
+        }
+
+    day = run_allowing_failure(instance, data.days[2])
+    assert failed_rows(day)["unique_stg_customers_customer_id"] == 1
+    assert failed_rows(day)[orphans] == rows_of_gone[data.days[2]]
+    weekly = defs.resolve_job_def("dbt_full_tests").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    assert failed_rows(weekly)["unique_stg_customers_customer_id"] == 2
+    assert failed_rows(weekly)[orphans] == sum(rows_of_gone.values()) > rows_of_gone[data.days[2]]
+
+
+def run_allowing_failure(instance: dg.DagsterInstance, day: dt.date) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=instance,
+        asset_selection=list(DBT_ONLY.resolve(defs.resolve_asset_graph())),
+        partition_key=day.isoformat(),
+        raise_on_error=False,
+    )

@@ -119,3 +119,43 @@ def test_dates_that_are_not_iso_are_refused(con, tmp_path, date):
     text = f"id,user_id,order_date,status\n1,1,{date},placed\n"
     with pytest.raises(RawDataError, match=r'line 2: .*column "order_date"'):
         load_raw_table(con, ORDERS, write(tmp_path, text))
+
+
+CUSTOMERS = RAW_TABLES["raw_customers"]
+CUSTOMERS_CSV = "id,first_name,last_name\n1,Michael,P.\n2,Shawn,M.\n"
+
+
+def test_the_file_a_snapshot_was_loaded_from_is_not_read_again(con, tmp_path, monkeypatch):
+    path = write(tmp_path, CUSTOMERS_CSV, "raw_customers.csv")
+    first = load_raw_table(con, CUSTOMERS, path)
+    assert (first.num_rows, first.unchanged) == (2, False)
+    # A row added by hand stays: the same file is not read, so the table is not replaced.
+    con.execute("insert into jaffle_shop.raw_customers values (3, 'Kathleen', 'P.')")
+    again = load_raw_table(con, CUSTOMERS, path)
+    assert (again.num_rows, again.unchanged, again.fingerprint) == (3, True, first.fingerprint)
+
+    # reload (a full refresh) reads it again.
+    assert load_raw_table(con, CUSTOMERS, path, reload=True).unchanged is False
+    assert len(table_rows(con, "raw_customers")) == 2
+    # A byte changed: loaded again.
+    path.write_text(CUSTOMERS_CSV.replace("Shawn", "Shaun"))
+    changed = load_raw_table(con, CUSTOMERS, path)
+    assert changed.unchanged is False and changed.fingerprint != first.fingerprint
+    assert table_rows(con, "raw_customers")[1] == (2, "Shaun", "M.")
+    # Other rules (JAFFLE_MIN_ID): the same file is checked again, and refused.
+    monkeypatch.setenv("JAFFLE_MIN_ID", "2")
+    with pytest.raises(RawDataError, match="line 2: id 1 is out of range"):
+        load_raw_table(con, CUSTOMERS, path)
+
+
+def test_a_refused_file_leaves_the_fingerprint_of_the_table_it_kept(con, tmp_path):
+    good = write(tmp_path, CUSTOMERS_CSV, "raw_customers.csv")
+    loaded = load_raw_table(con, CUSTOMERS, good)
+    bad = write(tmp_path, CUSTOMERS_CSV + "2,Kathleen,P.\n", "bad.csv")
+    with pytest.raises(RawDataError, match="id 2 is not unique"):
+        load_raw_table(con, CUSTOMERS, bad)
+    (comment,) = con.execute(
+        "select comment from duckdb_tables() where table_name = 'raw_customers'"
+    ).fetchone() or ("",)
+    assert comment == loaded.fingerprint
+    assert load_raw_table(con, CUSTOMERS, good).unchanged is True

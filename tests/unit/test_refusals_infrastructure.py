@@ -105,7 +105,8 @@ def test_read_only_warehouse_is_an_infrastructure_failure(tmp_path):
     before = load_good(db, tmp_path)
     con = duckdb.connect(str(db), read_only=True)
     with pytest.raises(WarehouseError) as info:
-        load_raw_table(con, ORDERS, tmp_path / "good.csv")
+        # reload: the file the table was loaded from would otherwise be skipped, writing nothing.
+        load_raw_table(con, ORDERS, tmp_path / "good.csv", reload=True)
     con.close()
     assert_infrastructure(info.value, str(tmp_path / "good.csv"))
     assert "read-only" in info.value.problem
@@ -141,7 +142,7 @@ def test_permission_denied_is_an_infrastructure_failure(tmp_path, root_owned_dir
         os.setuid(65534)
         con = duckdb.connect({str(db)!r})
         try:
-            load_raw_table(con, RAW_TABLES["raw_orders"], Path({str(csv_path)!r}))
+            load_raw_table(con, RAW_TABLES["raw_orders"], Path({str(csv_path)!r}), reload=True)
         except WarehouseError as exc:
             print(exc)
         """

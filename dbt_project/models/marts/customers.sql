@@ -31,15 +31,19 @@ orders as (
         from {{ ref('stg_orders') }} as stg_orders
         where stg_orders.order_id in (select touched_orders.order_id from touched_orders)
 
-        union
+        {% if customer_snapshot_changed() %}
 
-        -- customers new or renamed in today's snapshot
-        select changed.customer_id
-        from (
-            select customer_id, first_name, last_name from customers
-            except
-            select customer_id, first_name, last_name from {{ this }}
-        ) as changed
+            union
+
+            -- customers new or renamed in the snapshot, when it changed since the last run
+            select changed.customer_id
+            from (
+                select customer_id, first_name, last_name from customers
+                except
+                select customer_id, first_name, last_name from {{ this }}
+            ) as changed
+
+        {% endif %}
 
     ),
 

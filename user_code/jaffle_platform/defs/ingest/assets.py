@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from jaffle_platform import settings
+from jaffle_platform.defs.dbt.runs import full_refresh_requested
 from jaffle_platform.defs.ingest.contract import LoadProblem
 from jaffle_platform.defs.ingest.days import describe_days, window_days
 from jaffle_platform.defs.ingest.landed import copy_landed_file
@@ -175,6 +176,8 @@ def _load_snapshot(
     warehouse: DuckDBWarehouse,
 ) -> dg.MaterializeResult:
     shrink = allow_shrink(context, config)
+    # A full refresh reads every file again; other runs skip a file the table was loaded from.
+    reload = full_refresh_requested(context.run.tags)
     try:
         with (
             raw_file(table, config) as (path, source, extra),
@@ -182,15 +185,23 @@ def _load_snapshot(
             infrastructure_errors(table.name, source),
             warehouse.connect() as con,
         ):
-            result = load_raw_table(con, table, path, source, allow_shrink=shrink)
+            result = load_raw_table(con, table, path, source, allow_shrink=shrink, reload=reload)
     except LoadProblem as exc:
         raise load_failure(exc) from None
-    context.log.info(f"loaded {result.num_rows} rows from {source}")
+    if result.unchanged:
+        context.log.info(
+            f"{source} is the file {table.name} was loaded from, under the same rules "
+            f"({result.fingerprint}): kept its {result.num_rows} rows"
+        )
+    else:
+        context.log.info(f"loaded {result.num_rows} rows from {source}")
     return dg.MaterializeResult(
         metadata={
             "num_rows": result.num_rows,
             "dagster/row_count": result.num_rows,
             "source": source,
+            "unchanged": result.unchanged,
+            "loaded_from": result.fingerprint,
             "allow_shrink": shrink,
             **extra,
             "dagster/column_schema": dg.TableSchema(

@@ -10,6 +10,7 @@ or the machine raises WarehouseError (retry once fixed).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ class LoadResult:
     num_rows: int
     columns: list[tuple[str, str]]
     preview: list[tuple]
+    # The table was already loaded from this very file under these rules: nothing was done.
+    unchanged: bool = False
+    fingerprint: str = ""
 
 
 @contextmanager
@@ -167,6 +171,17 @@ def _check_shrink(
         )
 
 
+def fingerprint(table: RawTable, csv_path: Path, bounds: dict) -> str:
+    """What a snapshot table was loaded from: the file's sha256 and the rules it was checked by
+    (the contract's columns and the bounds in force). Stored as the table's comment."""
+    digest = hashlib.sha256()
+    with csv_path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    rules = hashlib.sha256(repr((sorted(table.columns.items()), bounds)).encode()).hexdigest()
+    return f"jaffle-load sha256={digest.hexdigest()} rules={rules[:16]}"
+
+
 def load_raw_table(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
@@ -174,19 +189,31 @@ def load_raw_table(
     source: str | None = None,
     *,
     allow_shrink: bool = False,
+    reload: bool = False,
     preview_rows: int = 5,
 ) -> LoadResult:
     """Replace RAW_SCHEMA.<table> with csv_path's rows, or raise, changing nothing.
 
     `source` is how the file is named in errors (its URL when it was downloaded). A file with
     fewer rows than JAFFLE_MIN_ROW_RATIO of the current table is refused unless `allow_shrink`.
+    The table's comment records the file's fingerprint: the same file under the same rules is
+    not read again (the result says `unchanged`), unless `reload`.
     """
     source = source or str(csv_path)
     bounds = current_bounds(table)
     min_ratio = settings.min_row_ratio()
-    reader = _reader(table, csv_path, source, bounds)
     target = f"{RAW_SCHEMA}.{q(table.name)}"
     staged = f"{RAW_SCHEMA}.{q('_incoming_' + table.name)}"
+    read_header(table, csv_path, source)  # a missing file or a bad header: refused as before
+    with infrastructure_errors(table.name, source):
+        loaded_from = fingerprint(table, csv_path, bounds)
+    if not reload:
+        with infrastructure_errors(table.name, source):
+            if _comment(con, table.name) == loaded_from:
+                rows = _row_count(con, table.name) or 0
+                kept = _describe(con, table, target, rows, preview_rows)
+                return LoadResult(rows, kept.columns, kept.preview, True, loaded_from)
+    reader = _reader(table, csv_path, source, bounds)
 
     with infrastructure_errors(table.name, source):
         con.execute(f"create schema if not exists {RAW_SCHEMA}")
@@ -198,12 +225,23 @@ def load_raw_table(
                 _check_shrink(reader, num_rows, previous, min_ratio, "the current table")
             con.execute(f"drop table if exists {target}")
             con.execute(f"alter table {staged} rename to {q(table.name)}")
+            con.execute(f"comment on table {target} is {sql_str(loaded_from)}")
             result = _describe(con, table, target, num_rows, preview_rows)
             con.execute("commit")
         except BaseException:
             _rollback(con)
             raise
-    return result
+    return LoadResult(num_rows, result.columns, result.preview, False, loaded_from)
+
+
+def _comment(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The comment of RAW_SCHEMA.<name>, or None (no table, or no comment)."""
+    row = con.execute(
+        "select comment from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?",
+        [RAW_SCHEMA, name],
+    ).fetchone()
+    return row[0] if row else None
 
 
 @dataclass(frozen=True)
