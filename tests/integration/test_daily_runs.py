@@ -237,3 +237,23 @@ def test_an_unchanged_customer_file_is_kept_and_a_changed_one_reconciled(workspa
     ) == [(1, "James"), (101, "Ada")]
     now = comments(ws.duckdb_path)
     assert now["customers"] == now["raw_customers"] != loaded["raw_customers"]
+
+
+def test_days_landed_before_any_customer_list_fail_with_what_to_do(workspace, instance):
+    """A fresh warehouse whose first run loads a day's orders and payments but no customer
+    list: the dbt step fails, naming the missing table and how to load it."""
+    ws = workspace
+    _, last = data_days(ws.raw_dir)
+    result = materialize(
+        instance, selection="key:raw_orders+ or key:raw_payments+", days=last, raise_on_error=False
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "jaffle_shop_dbt_assets"
+    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert "raw_customers: never loaded into" in message
+    assert "land its file in the landing folder" in message
+    assert query(
+        ws.duckdb_path,
+        "select table_name from duckdb_tables() where schema_name = 'jaffle_shop' order by 1",
+    ) == [("raw_orders",), ("raw_payments",)]

@@ -13,6 +13,7 @@ from jaffle_platform import settings
 from jaffle_platform.defs.dbt.docs import DOCS_DIR, docs_page, publish_docs
 from jaffle_platform.defs.dbt.project import jaffle_dbt_project
 from jaffle_platform.defs.dbt.runs import dbt_build_args, full_refresh_requested, run_window
+from jaffle_platform.defs.ingest.contract import RAW_SCHEMA, RAW_TABLES
 from jaffle_platform.partitions import daily_partitions
 from jaffle_platform.resources import DUCKDB_POOL, DuckDBWarehouse
 
@@ -70,6 +71,35 @@ def _docs_link(unique_id: str) -> dg.MetadataValue | None:
     return dg.MetadataValue.path(str(index))
 
 
+def _require_raw_tables(warehouse: DuckDBWarehouse) -> None:
+    """Fails, naming what to do, when a raw table was never loaded: dbt would fail on its own
+    with a catalog error deep in its log (a day's files landed before any raw_customers.csv)."""
+    wanted = sorted(RAW_TABLES)
+    found: set[str] = set()
+    if settings.duckdb_path().exists():
+        with warehouse.connect(read_only=True) as con:
+            found = {
+                name
+                for (name,) in con.execute(
+                    "select table_name from information_schema.tables where table_catalog = "
+                    "current_database() and table_schema = ?",
+                    [RAW_SCHEMA],
+                ).fetchall()
+            }
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise dg.Failure(
+            description=(
+                f"{', '.join(missing)}: never loaded into {settings.duckdb_path()}, so dbt has "
+                "nothing to build from. Load it first: land its file in the landing folder "
+                "(raw_customers.csv, or a day's raw_orders/ and raw_payments/ files), or "
+                "materialize it from RAW_DATA_URI."
+            ),
+            metadata={"missing": ", ".join(missing)},
+            allow_retries=False,
+        )
+
+
 @dbt_assets(
     manifest=jaffle_dbt_project().manifest_path,
     project=jaffle_dbt_project(),
@@ -84,6 +114,7 @@ def jaffle_shop_dbt_assets(
     """dbt build of the jaffle shop for the run's days: staging views, the orders and customers
     marts updated with the rows loaded those days, their tests on those rows; then the dbt docs
     site for the reports server (/dbt/). Run tag jaffle/full_refresh=true rebuilds everything."""
+    _require_raw_tables(warehouse)
     window = run_window(context)
     full_refresh = full_refresh_requested(context.run.tags)
     args = dbt_build_args(window, full_refresh, checks_only=not context.selected_asset_keys)
