@@ -2,8 +2,8 @@
 
 All three are daily-partitioned with a single-run backfill policy, so a range of days is one run.
 raw_orders and raw_payments load the files of the run's days (`raw_orders/YYYY-MM-DD.csv`), each
-replacing its day's rows; raw_customers reloads the full list (`raw_customers.csv`) whatever the
-days.
+replacing its day's rows; raw_customers loads the full list (`raw_customers.csv`) whatever the
+days, unless it is the file the table was loaded from (its fingerprint is the table's comment).
 """
 
 # No `from __future__ import annotations`: Dagster reads the config and resource parameter
