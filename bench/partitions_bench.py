@@ -12,7 +12,9 @@ late payments: `jaffle-generate --days D+1 --orders-per-day K`, written once int
    `dagster asset materialize --partition-range FIRST...LAST` starts it, tagged
    `jaffle/full_refresh=true` (dbt --full-refresh and every test on every row), on an empty
    warehouse;
-2. the next day: every asset for that day alone, as `--partition DAY` starts it.
+2. the next day: every asset for that day alone, as `--partition DAY` starts it;
+3. that day again, with a customer list in which one customer is renamed and one is new (a day
+   whose customer export changed too: raw_customers is loaded and customers reconciled).
 
 Each run is a fresh Python process (this script with --child-run) that imports the code
 location and calls `execute_in_process` on the implicit asset job (the CLI's code path), with an
@@ -265,6 +267,22 @@ def dataset(data_dir: Path, days: int, per_day: int) -> tuple[Path, float | None
     return out, seconds
 
 
+def changed_customers(data: Path, root: Path, day: dt.date) -> Path:
+    """A copy of `day`'s files beside a customer list with one customer renamed and one new:
+    the day replayed on a day the customer export changed too."""
+    out = root / "changed-customers"
+    for table in ("raw_orders", "raw_payments"):
+        (out / table).mkdir(parents=True)
+        shutil.copyfile(data / table / f"{day}.csv", out / table / f"{day}.csv")
+    lines = (data / "raw_customers.csv").read_text().splitlines(keepends=True)
+    first_id, _, rest = lines[1].partition(",")
+    last_id = lines[-1].split(",", 1)[0]
+    lines[1] = f"{first_id},Renamed,{rest.split(',', 1)[1]}"
+    lines.append(f"{int(last_id) + 1},Ada,L.\n")
+    (out / "raw_customers.csv").write_text("".join(lines))
+    return out
+
+
 def run_child(root: Path, name: str, spec: dict, env: dict[str, str]) -> tuple[dict, Sampled]:
     spec_path = root / f"{name}.spec.json"
     spec = {**spec, "out": str(root / f"{name}.result.json")}
@@ -398,7 +416,14 @@ def dbt_nodes(fig: Figures) -> dict[str, float]:
 
 
 def report(
-    n: int, days: int, per_day: int, gen: float | None, data: Path, full: Figures, day: Figures
+    n: int,
+    days: int,
+    per_day: int,
+    gen: float | None,
+    data: Path,
+    full: Figures,
+    day: Figures,
+    changed: Figures,
 ) -> dict:
     meta = json.loads((data / "COMPLETE.json").read_text())
     print(f"\n## History of {n:,} orders: {days} days x {per_day:,}, then day {days + 1}\n")
@@ -407,16 +432,17 @@ def report(
         f"data: {data} ({meta['bytes'] / GIB:.2f} GiB of CSV, generation {gen_text}); "
         f"{meta['generated']}"
     )
+    runs = (full, day, changed)
     rows = []
-    for (what, a), (_, b) in zip(full.breakdown(), day.breakdown(), strict=True):
-        rows.append([what, f"{a:.2f}", f"{b:.2f}"])
-    rows.append(["wall, process start to exit", f"{full.wall:.2f}", f"{day.wall:.2f}"])
+    for parts in zip(*(f.breakdown() for f in runs), strict=True):
+        rows.append([parts[0][0], *(f"{seconds:.2f}" for _, seconds in parts)])
+    rows.append(["wall, process start to exit", *(f"{f.wall:.2f}" for f in runs)])
     rows.append(
         [
             "dbt processes in the run / in the dbt step / run_results",
             *(
                 f"{len(f.dbt_processes())} / {len(f.dbt_in_step())} / {len(f.result['dbt_runs'])}"
-                for f in (full, day)
+                for f in runs
             ),
         ]
     )
@@ -427,7 +453,7 @@ def report(
                 "; ".join(
                     d["log"].get("parse", "partial parse") for d in f.result["dbt_runs"]
                 ).removeprefix("Unable to do partial parsing because ")
-                for f in (full, day)
+                for f in runs
             ),
         ]
     )
@@ -436,25 +462,26 @@ def report(
         ("peak RSS, Dagster process (ru_maxrss), MiB", lambda f: f.result["self_maxrss"]),
         ("peak RSS, dbt (ru_maxrss of children), MiB", lambda f: f.result["children_maxrss"]),
     ):
-        rows.append([label, f"{get(full) / MIB:,.0f}", f"{get(day) / MIB:,.0f}"])
+        rows.append([label, *(f"{get(f) / MIB:,.0f}" for f in runs)])
     for label, get in (
         ("load average before (1, 5, 15 min)", lambda f: f.sampled.load_before),
         ("load average after (1, 5, 15 min)", lambda f: f.sampled.load_after),
     ):
-        rows.append([label, *(" ".join(f"{x:.1f}" for x in get(f)) for f in (full, day))])
+        rows.append([label, *(" ".join(f"{x:.1f}" for x in get(f)) for f in runs)])
     rows.append(
         [
             "load average (1 min) during: min-max",
             *(
                 f"{min(f.sampled.load_samples, default=0):.1f}"
                 f"-{max(f.sampled.load_samples, default=0):.1f}"
-                for f in (full, day)
+                for f in runs
             ),
         ]
     )
-    print(table_text(["", "full refresh s", "one day s"], rows))
+    headers = ["full refresh s", "one day s", "day again, customers changed s"]
+    print(table_text(["", *headers], rows))
 
-    full_nodes, day_nodes = dbt_nodes(full), dbt_nodes(day)
+    full_nodes, day_nodes, changed_nodes = dbt_nodes(full), dbt_nodes(day), dbt_nodes(changed)
     node_rows = []
     for node in sorted(full_nodes, key=lambda x: -full_nodes[x]):
         if node.startswith("model."):
@@ -463,25 +490,37 @@ def report(
                     node.removeprefix("model.jaffle_shop."),
                     f"{full_nodes[node]:.2f}",
                     f"{day_nodes.get(node, 0):.2f}",
+                    f"{changed_nodes.get(node, 0):.2f}",
                 ]
             )
     # The slowest data tests of either run by name, the others summed.
     tests = [k for k in full_nodes if k.startswith("test.")]
     slowest = set(sorted(tests, key=lambda k: -day_nodes.get(k, 0))[:4])
     slowest |= set(sorted(tests, key=lambda k: -full_nodes[k])[:4])
+    slowest |= set(sorted(tests, key=lambda k: -changed_nodes.get(k, 0))[:4])
     for node in sorted(slowest, key=lambda k: -full_nodes[k]):
         name = node.removeprefix("test.jaffle_shop.").rsplit(".", 1)[0]
         node_rows.append(
-            [f"test {name}", f"{full_nodes[node]:.2f}", f"{day_nodes.get(node, 0):.2f}"]
+            [
+                f"test {name}",
+                f"{full_nodes[node]:.2f}",
+                f"{day_nodes.get(node, 0):.2f}",
+                f"{changed_nodes.get(node, 0):.2f}",
+            ]
         )
     for kind in ("test.", "unit_test."):
-        a = [v for k, v in full_nodes.items() if k.startswith(kind)]
-        b = [v for k, v in day_nodes.items() if k.startswith(kind)]
+        per_run = [
+            [v for k, v in nodes.items() if k.startswith(kind)]
+            for nodes in (full_nodes, day_nodes, changed_nodes)
+        ]
         node_rows.append(
-            [f"{kind.rstrip('.')}s ({len(a)} / {len(b)})", f"{sum(a):.2f}", f"{sum(b):.2f}"]
+            [
+                f"{kind.rstrip('.')}s ({' / '.join(str(len(x)) for x in per_run)})",
+                *(f"{sum(x):.2f}" for x in per_run),
+            ]
         )
     print("\ndbt per node (run_results.json execution_time)\n")
-    print(table_text(["node", "full refresh s", "one day s"], node_rows))
+    print(table_text(["node", *headers], node_rows))
     counts = day.result["counts"]
     print(
         "\nafter the day: "
@@ -500,19 +539,25 @@ def report(
                 "counts": counts,
                 "full": {"result": full.result, "sampled": full.sampled.__dict__},
                 "day": {"result": day.result, "sampled": day.sampled.__dict__},
+                "changed": {"result": changed.result, "sampled": changed.sampled.__dict__},
             },
             default=str,
         )
     )
     print(f"(figures saved in {saved})")
     print(f"\none day / full refresh: {day.wall:.1f} s / {full.wall:.1f} s = {ratio:.1%}")
+    print(
+        f"the day again, customer list changed / full refresh: {changed.wall:.1f} s / "
+        f"{full.wall:.1f} s = {changed.wall / full.wall:.1%}"
+    )
     return {
         "orders": n,
         "full": full.wall,
         "day": day.wall,
+        "changed": changed.wall,
         "ratio": ratio,
         "peak_full": full.sampled.peak_tree,
-        "peak_day": day.sampled.peak_tree,
+        "peak_day": max(day.sampled.peak_tree, changed.sampled.peak_tree),
     }
 
 
@@ -556,7 +601,20 @@ def bench(n: int, per_day: int, data_dir: Path, keep: bool, instance: str) -> di
             "day",
             *run_child(root, "day", {"partition": new_day.isoformat(), "instance": instance}, env),
         )
-        return report(n, days, per_day, gen, data, full, day)
+        print(
+            f"{n:,}: day {day.wall:.1f} s; the day again, customer list changed ...",
+            file=sys.stderr,
+        )
+        changed = Figures(
+            "changed",
+            *run_child(
+                root,
+                "changed",
+                {"partition": new_day.isoformat(), "instance": instance},
+                {**env, "RAW_DATA_URI": str(changed_customers(data, root, new_day))},
+            ),
+        )
+        return report(n, days, per_day, gen, data, full, day, changed)
     finally:
         if keep:
             print(f"kept {root}", file=sys.stderr)
@@ -620,6 +678,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s['full']:.1f}",
                 f"{s['day']:.1f}",
                 f"{s['ratio']:.1%}",
+                f"{s['changed']:.1f}",
+                f"{s['changed'] / s['full']:.1%}",
                 f"{s['peak_full'] / GIB:.2f}",
                 f"{s['peak_day'] / GIB:.2f}",
             ]
@@ -632,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
                 "full refresh s",
                 "one day s",
                 "day / full",
+                "day, customers changed s",
+                "that / full",
                 "peak RSS full GiB",
                 "peak RSS day GiB",
             ],
