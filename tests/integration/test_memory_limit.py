@@ -55,7 +55,18 @@ def test_the_loads_and_dbt_share_the_memory_limit(workspace, monkeypatch, config
     assert expected in dbt_limit()
 
 
-def test_a_bad_memory_limit_is_named(monkeypatch):
-    monkeypatch.setenv("JAFFLE_DUCKDB_MEMORY_LIMIT", "lots")
-    with pytest.raises(ValueError, match=r"JAFFLE_DUCKDB_MEMORY_LIMIT='lots' is not an amount"):
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("lots", "is not an amount"), ("6 G", "is not an amount"), ("64MiB", "is below 128MiB")],
+)
+def test_a_bad_memory_limit_is_named(monkeypatch, value, problem):
+    monkeypatch.setenv("JAFFLE_DUCKDB_MEMORY_LIMIT", value)
+    with pytest.raises(ValueError, match=f"JAFFLE_DUCKDB_MEMORY_LIMIT='{value}' {problem}"):
         settings.duckdb_memory_limit()
+
+
+@pytest.mark.parametrize("value", ["128MiB", "0.5GB", "2.5GB", "16GiB"])
+def test_memory_limits_duckdb_takes_are_taken(monkeypatch, value):
+    monkeypatch.setenv("JAFFLE_DUCKDB_MEMORY_LIMIT", value)
+    assert settings.duckdb_memory_limit() == value
+    assert limit_as_duckdb_reads(value)

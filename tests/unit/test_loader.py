@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from jaffle_platform.defs.ingest.loader import RAW_TABLES, RawDataError, load_raw_table
+from jaffle_platform.defs.ingest import loader
+from jaffle_platform.defs.ingest.loader import (
+    RAW_TABLES,
+    RawDataError,
+    WarehouseError,
+    load_raw_table,
+)
 
 ORDERS = RAW_TABLES["raw_orders"]
 GOOD = "id,user_id,order_date,status\n1,1,2018-01-01,placed\n2,3,2018-01-02,shipped\n"
@@ -129,14 +136,12 @@ def test_the_file_a_snapshot_was_loaded_from_is_not_read_again(con, tmp_path, mo
     path = write(tmp_path, CUSTOMERS_CSV, "raw_customers.csv")
     first = load_raw_table(con, CUSTOMERS, path)
     assert (first.num_rows, first.unchanged) == (2, False)
-    # A row added by hand stays: the same file is not read, so the table is not replaced.
-    con.execute("insert into jaffle_shop.raw_customers values (3, 'Kathleen', 'P.')")
     again = load_raw_table(con, CUSTOMERS, path)
-    assert (again.num_rows, again.unchanged, again.fingerprint) == (3, True, first.fingerprint)
+    assert (again.num_rows, again.unchanged, again.fingerprint) == (2, True, first.fingerprint)
 
-    # reload (a full refresh) reads it again.
-    assert load_raw_table(con, CUSTOMERS, path, reload=True).unchanged is False
-    assert len(table_rows(con, "raw_customers")) == 2
+    # reload (a full refresh) reads it again, to the same table and fingerprint.
+    reloaded = load_raw_table(con, CUSTOMERS, path, reload=True)
+    assert (reloaded.unchanged, reloaded.fingerprint) == (False, first.fingerprint)
     # A byte changed: loaded again.
     path.write_text(CUSTOMERS_CSV.replace("Shawn", "Shaun"))
     changed = load_raw_table(con, CUSTOMERS, path)
@@ -146,6 +151,49 @@ def test_the_file_a_snapshot_was_loaded_from_is_not_read_again(con, tmp_path, mo
     monkeypatch.setenv("JAFFLE_MIN_ID", "2")
     with pytest.raises(RawDataError, match="line 2: id 1 is out of range"):
         load_raw_table(con, CUSTOMERS, path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "insert into jaffle_shop.raw_customers values (3, 'Kathleen', 'P.')",
+        "delete from jaffle_shop.raw_customers where id = 1",
+        "update jaffle_shop.raw_customers set first_name = 'Shaun' where id = 2",
+    ],
+)
+def test_a_snapshot_table_edited_by_hand_is_loaded_again(con, tmp_path, edit):
+    path = write(tmp_path, CUSTOMERS_CSV, "raw_customers.csv")
+    loaded = load_raw_table(con, CUSTOMERS, path)
+    expected = table_rows(con, "raw_customers")
+    con.execute(edit)
+    again = load_raw_table(con, CUSTOMERS, path)
+    assert (again.unchanged, again.fingerprint) == (False, loaded.fingerprint)
+    assert table_rows(con, "raw_customers") == expected
+
+
+def test_a_changed_contract_checks_a_kept_file_again(con, tmp_path):
+    path = write(tmp_path, CUSTOMERS_CSV.replace("Michael", ""), "raw_customers.csv")
+    assert load_raw_table(con, CUSTOMERS, path).num_rows == 2
+    stricter = dataclasses.replace(CUSTOMERS, not_null=(*CUSTOMERS.not_null, "first_name"))
+    with pytest.raises(RawDataError, match="line 2: first_name is empty"):
+        load_raw_table(con, stricter, path)
+
+
+def test_a_file_written_while_it_loads_is_not_taken_for_what_was_hashed(con, tmp_path, monkeypatch):
+    path = write(tmp_path, CUSTOMERS_CSV, "raw_customers.csv")
+    real_stage = loader._stage
+
+    def stage_then_append(*args, **kwargs):
+        rows = real_stage(*args, **kwargs)
+        with path.open("a") as f:  # a writer still appending to a local RAW_DATA_URI file
+            f.write("3,Kathleen,P.\n")
+        return rows
+
+    monkeypatch.setattr(loader, "_stage", stage_then_append)
+    with pytest.raises(WarehouseError, match="the file changed while it was loaded"):
+        load_raw_table(con, CUSTOMERS, path)
+    monkeypatch.setattr(loader, "_stage", real_stage)
+    assert load_raw_table(con, CUSTOMERS, path).num_rows == 3
 
 
 def test_a_refused_file_leaves_the_fingerprint_of_the_table_it_kept(con, tmp_path):

@@ -43,18 +43,29 @@ def duckdb_path() -> Path:
     return Path(_env("DUCKDB_PATH") or Path.cwd() / "data" / "warehouse.duckdb").resolve()
 
 
-DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
-_MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)
+# Under the run containers' 4 GiB (JAFFLE_RUN_MEM_LIMIT), with room for the run's own Python and
+# dbt's beside it: runs use the in-process executor, so the loads and dbt share one container.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "2.5GB"
+_MEMORY_LIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B", re.IGNORECASE)
+_MIN_MEMORY_LIMIT = 128 * 1024**2
 
 
 def duckdb_memory_limit() -> str:
     """JAFFLE_DUCKDB_MEMORY_LIMIT: how much memory DuckDB may use in a load or in dbt, as DuckDB
-    writes it ("3GB", "512MiB"). Past it DuckDB spills to disk beside the warehouse; without a
-    limit it takes up to 80 % of the machine's memory."""
+    writes it ("2.5GB", "512MiB"; at least 128 MiB). Past it DuckDB spills to disk beside the
+    warehouse; without a limit it takes up to 80 % of the machine's memory."""
     value = _env("JAFFLE_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
-    if not _MEMORY_LIMIT.fullmatch(value):
+    match = _MEMORY_LIMIT.fullmatch(value)
+    if not match:
         raise ValueError(
-            f"JAFFLE_DUCKDB_MEMORY_LIMIT={value!r} is not an amount of memory (e.g. 6GB, 512MiB)"
+            f"JAFFLE_DUCKDB_MEMORY_LIMIT={value!r} is not an amount of memory (e.g. 2.5GB, 512MiB)"
+        )
+    number, prefix, binary = match.groups()
+    power = "KMGT".find(prefix.upper()) + 1 if prefix else 0
+    if float(number) * (1024 if binary else 1000) ** power < _MIN_MEMORY_LIMIT:
+        raise ValueError(
+            f"JAFFLE_DUCKDB_MEMORY_LIMIT={value!r} is below 128MiB: DuckDB could not even open "
+            "the warehouse"
         )
     return value
 

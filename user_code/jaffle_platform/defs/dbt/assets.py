@@ -72,25 +72,32 @@ def _docs_link(unique_id: str) -> dg.MetadataValue | None:
 
 
 def _require_raw_tables(warehouse: DuckDBWarehouse) -> None:
-    """Fails, naming what to do, when a raw table was never loaded: dbt would fail on its own
+    """Fails, naming what to do, when a raw table is not there: dbt would fail on its own
     with a catalog error deep in its log (a day's files landed before any raw_customers.csv)."""
     wanted = sorted(RAW_TABLES)
     found: set[str] = set()
-    if settings.duckdb_path().exists():
-        with warehouse.connect(read_only=True) as con:
-            found = {
-                name
-                for (name,) in con.execute(
-                    "select table_name from information_schema.tables where table_catalog = "
-                    "current_database() and table_schema = ?",
-                    [RAW_SCHEMA],
-                ).fetchall()
-            }
+    path = settings.duckdb_path()
+    try:
+        if path.exists():
+            with warehouse.connect(read_only=True) as con:
+                found = {
+                    name
+                    for (name,) in con.execute(
+                        "select table_name from information_schema.tables where table_catalog "
+                        "= current_database() and table_schema = ?",
+                        [RAW_SCHEMA],
+                    ).fetchall()
+                }
+    except duckdb.Error as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise dg.Failure(
+            description=f"could not open {path} (infrastructure, not the data): {first_line}"
+        ) from exc
     missing = [name for name in wanted if name not in found]
     if missing:
         raise dg.Failure(
             description=(
-                f"{', '.join(missing)}: never loaded into {settings.duckdb_path()}, so dbt has "
+                f"{', '.join(missing)}: not in {path} (never loaded, or dropped), so dbt has "
                 "nothing to build from. Load it first: land its file in the landing folder "
                 "(raw_customers.csv, or a day's raw_orders/ and raw_payments/ files), or "
                 "materialize it from RAW_DATA_URI."

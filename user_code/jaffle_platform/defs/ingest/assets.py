@@ -185,7 +185,16 @@ def _load_snapshot(
             infrastructure_errors(table.name, source),
             warehouse.connect() as con,
         ):
-            result = load_raw_table(con, table, path, source, allow_shrink=shrink, reload=reload)
+            result = load_raw_table(
+                con,
+                table,
+                path,
+                source,
+                allow_shrink=shrink,
+                reload=reload,
+                # A landed file's private copy was hashed as it was made.
+                sha256=extra.get("sha256"),
+            )
     except LoadProblem as exc:
         raise load_failure(exc) from None
     if result.unchanged:

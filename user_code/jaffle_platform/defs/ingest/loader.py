@@ -171,15 +171,34 @@ def _check_shrink(
         )
 
 
-def fingerprint(table: RawTable, csv_path: Path, bounds: dict) -> str:
-    """What a snapshot table was loaded from: the file's sha256 and the rules it was checked by
-    (the contract's columns and the bounds in force). Stored as the table's comment."""
+# Bump when what a load checks or how it writes changes: a snapshot file loaded before is then
+# read and checked again rather than kept.
+LOADER_VERSION = 2
+
+
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with csv_path.open("rb") as f:
+    with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
-    rules = hashlib.sha256(repr((sorted(table.columns.items()), bounds)).encode()).hexdigest()
-    return f"jaffle-load sha256={digest.hexdigest()} rules={rules[:16]}"
+    return digest.hexdigest()
+
+
+def _rules(table: RawTable, bounds: dict) -> str:
+    """A hash of everything a file is checked by: the whole contract of the table, the bounds in
+    force, this loader's version and DuckDB's."""
+    what = repr((table, sorted(bounds.items()), LOADER_VERSION, duckdb.__version__))
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+def _content(con: duckdb.DuckDBPyConnection, table: RawTable) -> str:
+    """Rows and an order-free hash of every value of RAW_SCHEMA.<table>: one scan (0.2 s for
+    10^7 customers), so a table edited by hand is not taken for the file it was loaded from."""
+    columns = ", ".join(q(c) for c in table.columns)
+    rows, digest = con.execute(
+        f"select count(*), coalesce(bit_xor(hash({columns})), 0) from {RAW_SCHEMA}.{q(table.name)}"
+    ).fetchone() or (0, 0)
+    return f"{rows}:{digest}"
 
 
 def load_raw_table(
@@ -190,14 +209,18 @@ def load_raw_table(
     *,
     allow_shrink: bool = False,
     reload: bool = False,
+    sha256: str | None = None,
     preview_rows: int = 5,
 ) -> LoadResult:
     """Replace RAW_SCHEMA.<table> with csv_path's rows, or raise, changing nothing.
 
     `source` is how the file is named in errors (its URL when it was downloaded). A file with
     fewer rows than JAFFLE_MIN_ROW_RATIO of the current table is refused unless `allow_shrink`.
-    The table's comment records the file's fingerprint: the same file under the same rules is
-    not read again (the result says `unchanged`), unless `reload`.
+
+    The table's comment records what it was loaded from: the file's sha256 (`sha256`, when the
+    caller has it already), the rules it was checked by, and the rows it then held. The same
+    file under the same rules, on a table still holding those rows, is not read again (the
+    result says `unchanged`), unless `reload`.
     """
     source = source or str(csv_path)
     bounds = current_bounds(table)
@@ -206,13 +229,15 @@ def load_raw_table(
     staged = f"{RAW_SCHEMA}.{q('_incoming_' + table.name)}"
     read_header(table, csv_path, source)  # a missing file or a bad header: refused as before
     with infrastructure_errors(table.name, source):
-        loaded_from = fingerprint(table, csv_path, bounds)
-    if not reload:
-        with infrastructure_errors(table.name, source):
-            if _comment(con, table.name) == loaded_from:
+        before = csv_path.stat()
+        loaded_from = f"jaffle-load sha256={sha256 or file_sha256(csv_path)} "
+        loaded_from += f"rules={_rules(table, bounds)} content="
+        if not reload and (_comment(con, table.name) or "").startswith(loaded_from):
+            kept = loaded_from + _content(con, table)
+            if _comment(con, table.name) == kept:
                 rows = _row_count(con, table.name) or 0
-                kept = _describe(con, table, target, rows, preview_rows)
-                return LoadResult(rows, kept.columns, kept.preview, True, loaded_from)
+                described = _describe(con, table, target, rows, preview_rows)
+                return LoadResult(rows, described.columns, described.preview, True, kept)
     reader = _reader(table, csv_path, source, bounds)
 
     with infrastructure_errors(table.name, source):
@@ -223,8 +248,16 @@ def load_raw_table(
             num_rows = _stage(con, reader, staged, bounds)
             if not allow_shrink:
                 _check_shrink(reader, num_rows, previous, min_ratio, "the current table")
+            after = csv_path.stat()
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                # Written to while it was read (a local RAW_DATA_URI): what was hashed may not
+                # be what was loaded. Retried: the next read sees the finished file.
+                raise WarehouseError(
+                    table.name, source, "the file changed while it was loaded; not loaded"
+                )
             con.execute(f"drop table if exists {target}")
             con.execute(f"alter table {staged} rename to {q(table.name)}")
+            loaded_from += _content(con, table)
             con.execute(f"comment on table {target} is {sql_str(loaded_from)}")
             result = _describe(con, table, target, num_rows, preview_rows)
             con.execute("commit")
