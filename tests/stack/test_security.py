@@ -19,7 +19,13 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import connect
 
 from jaffle_stack.compose import ROOT, compose_command, docker
-from jaffle_stack.graphql import LAUNCH_MUTATION, LOCATION, STOP_SCHEDULE, WEBSERVER_URL
+from jaffle_stack.graphql import (
+    LAUNCH_MUTATION,
+    LOCATION,
+    STOP_SCHEDULE,
+    WEBSERVER_URL,
+    last_sample_day,
+)
 from jaffle_stack.stack import ObservedRun, Stack, observe_run
 from jaffle_stack.wait import poll
 
@@ -264,7 +270,7 @@ def test_run_config_that_changes_the_dbt_executable_is_refused(stack: Stack) -> 
 @pytest.fixture(scope="module")
 def run_observed(stack: Stack) -> ObservedRun:
     stack.wait_idle()
-    observed = observe_run(stack, stack.launch_all_assets())
+    observed = observe_run(stack, stack.launch_all_assets(days=last_sample_day()))
     assert observed.run["status"] == "SUCCESS"
     assert observed.inspected, "the run container was not seen while it ran"
     return observed

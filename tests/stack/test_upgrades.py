@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from jaffle_stack.compose import docker
+from jaffle_stack.graphql import last_sample_day
 from jaffle_stack.stack import ObservedRun, Stack
 
 pytestmark = [
@@ -82,7 +83,7 @@ def test_a_queued_run_starts_from_its_image_after_a_rebuild(
 
     stack.wait_idle()
     stack.compose("stop", "daemon")
-    run_id = stack.launch_all_assets()
+    run_id = stack.launch_all_assets(days=last_sample_day())
     assert stack.run(run_id)["status"] == "QUEUED"
 
     # A rebuild while the run waits: the same tag now names another image.
