@@ -473,6 +473,17 @@ def test_backup_keeps_the_newest_and_touches_nothing_else(
     assert output_metadata(result)["deleted_backups"] == 2
 
 
+def test_two_backups_in_the_same_second_are_both_kept(workspace: Workspace, backups: Path) -> None:
+    make_warehouse(workspace.duckdb_path, rows=100)
+    now = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.UTC)
+    first = take_backup(backups, workspace.duckdb_path, None, keep=7, now=now)
+    second = take_backup(backups, workspace.duckdb_path, None, keep=7, now=now)
+    names = [p.name for p in backups_in(backups)]
+    assert names == ["jaffle-backup-20260101T020000Z", "jaffle-backup-20260101T020000Z-2"]
+    assert [first.path.name, second.path.name] == names
+    assert json.loads((second.path / "manifest.json").read_text())["name"] == names[1]
+
+
 def test_backup_fails_clearly_and_leaves_nothing_when_the_warehouse_is_held(
     workspace: Workspace, backups: Path
 ) -> None:

@@ -29,7 +29,8 @@ from jaffle_platform.resources import DUCKDB_POOL
 
 PREFIX = "jaffle-backup-"
 # Only folders named like this are ever rotated away: nothing else in the folder is touched.
-NAME = re.compile(r"^jaffle-backup-\d{8}T\d{6}Z$")
+# A second backup in the same second (a manual run beside the nightly one) gets "-2", "-3"...
+NAME = re.compile(r"^jaffle-backup-\d{8}T\d{6}Z(-\d+)?$")
 TMP_SUFFIX = ".tmp"
 POSTGRES_FILE = "dagster.pgdump"
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -171,13 +172,16 @@ def take_backup(
     """Writes a new backup folder atomically (built as NAME.tmp, then renamed), then rotates."""
     now = now or dt.datetime.now(dt.UTC)
     name = backup_name(now)
-    final = folder / name
-    tmp = folder / (name + TMP_SUFFIX)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _remove_unfinished(folder, log)
-        if final.exists():
-            raise BackupError(f"{final} already exists")
+        taken = backup_name(now)
+        for n in range(2, 100):
+            if not (folder / name).exists() and not (folder / (name + TMP_SUFFIX)).exists():
+                break
+            name = f"{taken}-{n}"
+        final = folder / name
+        tmp = folder / (name + TMP_SUFFIX)
         tmp.mkdir()
     except OSError as e:
         raise BackupError(f"cannot write backups to {folder}: {e.strerror or e}") from None
