@@ -208,15 +208,28 @@ def test_daily_loads_replays_and_backfills_give_the_marts_of_a_full_refresh(
     assert histogram(instance) == sorted(counts.items())
 
 
+def loaded_history(
+    ws: Workspace,
+    instance: dg.DagsterInstance,
+    days: int,
+    customers: int,
+    orders_per_day: int,
+    seed: int,
+) -> DailyData:
+    """A generated history written into the raw tables and built by one range run."""
+    ws.duckdb_path.parent.mkdir(parents=True)
+    data = generate_days(START, days, customers, orders_per_day, seed)
+    write_customers(ws.duckdb_path, data.customers)
+    write_days(ws.duckdb_path, data, data.days)
+    run(instance, (data.days[0], data.days[-1]))
+    return data
+
+
 def test_dbt_tests_check_the_window_and_the_full_run_checks_every_row(
     workspace: Workspace, instance: dg.DagsterInstance
 ):
     ws = workspace
-    ws.duckdb_path.parent.mkdir(parents=True)
-    data = generate_days(START, days=4, customers=20, orders_per_day=8, seed=3)
-    write_customers(ws.duckdb_path, data.customers)
-    write_days(ws.duckdb_path, data, data.days)
-    run(instance, (data.days[0], data.days[3]))
+    data = loaded_history(ws, instance, days=4, customers=20, orders_per_day=8, seed=3)
     # A bad status lands on day 1, outside the next run's window.
     con = duckdb.connect(str(ws.duckdb_path))
     try:
@@ -254,11 +267,7 @@ def test_weekly_full_tests_run_every_test_on_every_row(
     workspace: Workspace, instance: dg.DagsterInstance
 ):
     ws = workspace
-    ws.duckdb_path.parent.mkdir(parents=True)
-    data = generate_days(START, days=3, customers=20, orders_per_day=8, seed=5)
-    write_customers(ws.duckdb_path, data.customers)
-    write_days(ws.duckdb_path, data, data.days)
-    run(instance, (data.days[0], data.days[2]))
+    loaded_history(ws, instance, days=3, customers=20, orders_per_day=8, seed=5)
     before = read_marts(ws.duckdb_path)
     con = duckdb.connect(str(ws.duckdb_path))
     try:
@@ -291,11 +300,7 @@ def test_customer_tests_check_the_customers_of_the_window(
     """The tests of the customer tables (no load day) check the customers with an order row in
     the run's window; the weekly full tests check every customer."""
     ws = workspace
-    ws.duckdb_path.parent.mkdir(parents=True)
-    data = generate_days(START, days=3, customers=30, orders_per_day=6, seed=11)
-    write_customers(ws.duckdb_path, data.customers)
-    write_days(ws.duckdb_path, data, data.days)
-    run(instance, (data.days[0], data.days[2]))
+    data = loaded_history(ws, instance, days=3, customers=30, orders_per_day=6, seed=11)
     in_window = {user_id for _, user_id, _, _ in data.orders[data.days[2]]}
     outside = sorted(set(data.customers) - in_window)
     assert len(in_window) > 1 and outside
